@@ -1,0 +1,161 @@
+package harbordb
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// State is what already exists in Harbor of a Batch: read before writing
+// anything, to plan, report and refuse early.
+type State struct {
+	// Projects by name; only existing ones are present.
+	Projects map[string]ExistingProject
+	// Repositories maps existing repository names to their project id.
+	Repositories map[string]int64
+	// Artifacts holds "repo@digest" of existing artifacts.
+	Artifacts map[string]bool
+	// Tags maps "repo:tag" of existing tags to their artifact digest.
+	Tags map[string]string
+	// Blobs holds the digests that have a blob row.
+	Blobs map[string]bool
+	// QuotaPerProject is properties.quota_per_project_enable (absent ⇒ true,
+	// harbor-facts §3.2); StoragePerProject the default limit (absent ⇒ -1).
+	QuotaPerProject   bool
+	StoragePerProject int64
+}
+
+// ExistingProject is a project row found by name.
+type ExistingProject struct {
+	ID         int64
+	RegistryID int64
+	// Hard and Used are its quota storage values, -1 and 0 when it has no quota.
+	Hard, Used int64
+}
+
+// Inspect reads what exists of b. Run it in a read-only transaction.
+func Inspect(ctx context.Context, db DBTX, b *Batch) (*State, error) {
+	st := &State{
+		Projects: map[string]ExistingProject{}, Repositories: map[string]int64{},
+		Artifacts: map[string]bool{}, Tags: map[string]string{}, Blobs: map[string]bool{},
+		QuotaPerProject: true, StoragePerProject: -1,
+	}
+	var projects, repos, digests, blobs []string
+	for _, p := range b.Projects {
+		projects = append(projects, p.Name)
+	}
+	for _, r := range b.Repositories {
+		repos = append(repos, r.Name)
+	}
+	for _, a := range b.Artifacts {
+		digests = append(digests, a.Digest)
+	}
+	for _, bl := range b.Blobs {
+		blobs = append(blobs, bl.Digest)
+	}
+	q := func(what, sql string, args []any, scan func(pgx.Rows) error) error {
+		rows, err := db.Query(ctx, sql, args...)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", what, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				return fmt.Errorf("reading %s: %w", what, err)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("reading %s: %w", what, err)
+		}
+		return nil
+	}
+	err := q("properties", `SELECT k, v FROM properties WHERE k IN ('quota_per_project_enable', 'storage_per_project')`, nil,
+		func(r pgx.Rows) error {
+			var k, v string
+			if err := r.Scan(&k, &v); err != nil {
+				return err
+			}
+			switch k {
+			case "quota_per_project_enable":
+				st.QuotaPerProject = v != "false"
+			case "storage_per_project":
+				if _, err := fmt.Sscan(v, &st.StoragePerProject); err != nil {
+					return fmt.Errorf("storage_per_project %q: %w", v, err)
+				}
+			}
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	err = q("projects", `SELECT p.project_id, p.name, COALESCE(p.registry_id, 0),
+		COALESCE((q.hard->>'storage')::bigint, -1), COALESCE((u.used->>'storage')::bigint, 0)
+		FROM project p
+		LEFT JOIN quota q ON q.reference = 'project' AND q.reference_id = p.project_id::text
+		LEFT JOIN quota_usage u ON u.id = q.id
+		WHERE p.name = ANY($1)`, []any{projects},
+		func(r pgx.Rows) error {
+			var p ExistingProject
+			var name string
+			if err := r.Scan(&p.ID, &name, &p.RegistryID, &p.Hard, &p.Used); err != nil {
+				return err
+			}
+			st.Projects[name] = p
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	err = q("repositories", `SELECT name, project_id FROM repository WHERE name = ANY($1)`, []any{repos},
+		func(r pgx.Rows) error {
+			var name string
+			var id int64
+			if err := r.Scan(&name, &id); err != nil {
+				return err
+			}
+			st.Repositories[name] = id
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	err = q("artifacts", `SELECT repository_name, digest FROM artifact WHERE repository_name = ANY($1) AND digest = ANY($2)`,
+		[]any{repos, digests}, func(r pgx.Rows) error {
+			var repo, d string
+			if err := r.Scan(&repo, &d); err != nil {
+				return err
+			}
+			st.Artifacts[repo+"@"+d] = true
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	err = q("tags", `SELECT r.name, t.name, a.digest FROM tag t JOIN repository r ON r.repository_id = t.repository_id
+		JOIN artifact a ON a.id = t.artifact_id WHERE r.name = ANY($1)`, []any{repos},
+		func(r pgx.Rows) error {
+			var repo, tag, d string
+			if err := r.Scan(&repo, &tag, &d); err != nil {
+				return err
+			}
+			st.Tags[repo+":"+tag] = d
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	err = q("blobs", `SELECT digest FROM blob WHERE digest = ANY($1)`, []any{blobs},
+		func(r pgx.Rows) error {
+			var d string
+			if err := r.Scan(&d); err != nil {
+				return err
+			}
+			st.Blobs[d] = true
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}

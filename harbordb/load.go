@@ -1,0 +1,150 @@
+package harbordb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Counts says how many rows Load wrote; rows that already existed are not counted.
+type Counts struct {
+	ProjectsCreated int64 `json:"projects_created"`
+	Repositories    int64 `json:"repositories"`
+	Artifacts       int64 `json:"artifacts"`
+	References      int64 `json:"artifact_references"`
+	Tags            int64 `json:"tags"`
+	TagsMoved       int64 `json:"tags_moved"`
+	Blobs           int64 `json:"blobs"`
+	ProjectBlobs    int64 `json:"project_blobs"`
+	ArtifactBlobs   int64 `json:"artifact_blobs"`
+	QuotasUpdated   int64 `json:"quotas_updated"`
+}
+
+// Total is the number of rows written.
+func (c Counts) Total() int64 {
+	return c.ProjectsCreated + c.Repositories + c.Artifacts + c.References + c.Tags + c.TagsMoved +
+		c.Blobs + c.ProjectBlobs + c.ArtifactBlobs + c.QuotasUpdated
+}
+
+func (c *Counts) add(field string, n int64) {
+	switch field {
+	case "ProjectsCreated":
+		c.ProjectsCreated += n
+	case "Repositories":
+		c.Repositories += n
+	case "Artifacts":
+		c.Artifacts += n
+	case "References":
+		c.References += n
+	case "Tags":
+		c.Tags += n
+	case "TagsMoved":
+		c.TagsMoved += n
+	case "Blobs":
+		c.Blobs += n
+	case "ProjectBlobs":
+		c.ProjectBlobs += n
+	case "ArtifactBlobs":
+		c.ArtifactBlobs += n
+	case "QuotasUpdated":
+		c.QuotasUpdated += n
+	}
+}
+
+// Load writes b into tx, which must be a transaction the caller commits or
+// rolls back: either every row lands or none does. The staging tables are
+// dropped at commit. Errors raised by the guards (schema, conflicts, quota)
+// wrap ErrUnsupportedSchema, ErrConflict or ErrQuotaExceeded.
+func Load(ctx context.Context, tx pgx.Tx, s Schema, b *Batch, log *slog.Logger) (Counts, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var c Counts
+	if err := b.validate(); err != nil {
+		return c, err
+	}
+	for _, t := range append(append([]staging{}, stagingTables...), workTables...) {
+		if _, err := tx.Exec(ctx, createStaging(t, true)); err != nil {
+			return c, fmt.Errorf("creating staging table %s: %w", t.table, err)
+		}
+	}
+	for _, t := range stagingTables {
+		rows := t.rows(b)
+		if len(rows) == 0 {
+			continue
+		}
+		n, err := tx.CopyFrom(ctx, pgx.Identifier{t.table}, t.columnNames(), pgx.CopyFromRows(rows))
+		if err != nil {
+			return c, fmt.Errorf("loading %s: %w", t.table, err)
+		}
+		log.Debug("staged rows", "table", t.table, "rows", n)
+	}
+	for _, st := range steps(s) {
+		tag, err := tx.Exec(ctx, st.sql)
+		if err != nil {
+			return c, fmt.Errorf("step %q: %w", st.name, interpret(err))
+		}
+		if st.counts != "" {
+			c.add(st.counts, tag.RowsAffected())
+		}
+		log.Debug("step done", "step", st.name, "rows", tag.RowsAffected())
+	}
+	return c, nil
+}
+
+func createStaging(t staging, onCommitDrop bool) string {
+	var cols []string
+	for _, c := range t.columns {
+		cols = append(cols, c.name+" "+c.typ)
+	}
+	s := "CREATE TEMP TABLE " + t.table + " (" + strings.Join(cols, ", ") + ")"
+	if onCommitDrop {
+		s += " ON COMMIT DROP"
+	}
+	return s
+}
+
+func (t staging) columnNames() []string {
+	out := make([]string, len(t.columns))
+	for i, c := range t.columns {
+		out[i] = c.name
+	}
+	return out
+}
+
+// interpret converts the guards' exceptions to this package's sentinels so
+// callers never compare pgx errors (style #10).
+func interpret(err error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "P0001" { // raise_exception
+		return err
+	}
+	msg := strings.TrimPrefix(pgErr.Message, "harbor-import: ")
+	switch {
+	case strings.Contains(msg, "schema version"):
+		return fmt.Errorf("%w: %s", ErrUnsupportedSchema, msg)
+	case strings.Contains(msg, "quota"):
+		return fmt.Errorf("%w: %s", ErrQuotaExceeded, msg)
+	default:
+		return fmt.Errorf("%w: %s", ErrConflict, msg)
+	}
+}
+
+// validate refuses values PostgreSQL text cannot hold, naming the row.
+func (b *Batch) validate() error {
+	for _, t := range stagingTables {
+		for _, row := range t.rows(b) {
+			for i, v := range row {
+				if s, ok := v.(string); ok && strings.IndexByte(s, 0) >= 0 {
+					return fmt.Errorf("%w: %s.%s holds a NUL byte (row %q)", ErrInvalidValue, t.table, t.columns[i].name, fmt.Sprint(row[:min(3, len(row))]...))
+				}
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,347 @@
+package importer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/harbor-import/harbor-import/fsmove"
+	"github.com/harbor-import/harbor-import/harbordb"
+	"github.com/harbor-import/harbor-import/internal/regpath"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/opencontainers/go-digest"
+)
+
+// Run imports opts.Source into the Harbor at opts.HarborData / opts.DSN.
+//
+// Order makes failures harmless: everything is read and planned first
+// (names, manifests, blobs, conflicts; nothing written if anything is
+// wrong), then files are staged, synced and renamed into place, then every
+// row is written in one transaction. If the transaction fails, the files
+// this run created are removed again. The returned Report is non-nil
+// whenever planning got far enough to say something, also with an error.
+func Run(ctx context.Context, opts Options) (*Report, error) {
+	start := time.Now()
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	rep := &Report{Source: opts.Source, HarborData: opts.HarborData, Mode: "import", started: start}
+	switch {
+	case opts.DryRun:
+		rep.Mode = "dry-run"
+	case opts.FilesOnly:
+		rep.Mode = "files-only"
+	}
+	defer func() { rep.DurationSeconds = time.Since(start).Seconds() }()
+
+	registryRoot := filepath.Join(opts.HarborData, "registry")
+	if fi, err := os.Stat(registryRoot); err != nil || !fi.IsDir() {
+		return rep, fmt.Errorf("%w: %s has no registry/ directory; --harbor-data is Harbor's data_volume (harbor.yml), /data by default", ErrNotHarborData, opts.HarborData)
+	}
+	v2 := filepath.Join(registryRoot, "docker", "registry", "v2")
+
+	src, err := openSource(opts.Source)
+	if err != nil {
+		return rep, err
+	}
+	defer src.close()
+	rep.Source = src.describe()
+	log.Info("source", "source", rep.Source)
+
+	// Database: connect and check the schema before anything else.
+	var conn *pgx.Conn
+	schema := harbordb.Schema{Version: opts.SchemaVersion}
+	if opts.DSN != "" && !opts.FilesOnly {
+		cfg, err := pgx.ParseConfig(opts.DSN)
+		if err != nil {
+			return rep, fmt.Errorf("parsing database DSN: %w", redactErr(err))
+		}
+		conn, err = pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			return rep, fmt.Errorf("connecting to Harbor's database at %s:%d/%s as %s: %w", cfg.Host, cfg.Port, cfg.Database, cfg.User, redactErr(err))
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		schema, err = harbordb.Detect(ctx, conn)
+		rep.SchemaVersion, rep.HarborRelease = schema.Version, schema.Releases
+		if err != nil {
+			return rep, err
+		}
+	} else if !opts.FilesOnly {
+		if schema.Version == 0 {
+			v := harbordb.SupportedVersions()
+			schema.Version = v[len(v)-1]
+		}
+		if err := schema.Check(); err != nil {
+			return rep, err
+		}
+	}
+	if schema.Releases == "" {
+		schema.Releases = releasesOf(schema.Version)
+	}
+	rep.SchemaVersion, rep.HarborRelease = schema.Version, schema.Releases
+
+	// Harbor's storage, read-only helpers.
+	harborBlob := func(d digest.Digest) (string, error) {
+		rel, err := regpath.For(regpath.Spec{Kind: regpath.BlobData, Digest: d})
+		return filepath.Join(v2, filepath.FromSlash(rel)), err
+	}
+	inHarbor := func(d digest.Digest) (int64, bool, error) {
+		p, err := harborBlob(d)
+		if err != nil {
+			return 0, false, err
+		}
+		fi, err := os.Lstat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			return 0, false, nil
+		}
+		if err != nil {
+			return 0, false, fmt.Errorf("checking Harbor's storage: %w", err)
+		}
+		if !fi.Mode().IsRegular() {
+			return 0, false, fmt.Errorf("Harbor's storage: %s is not a regular file", p)
+		}
+		return fi.Size(), true, nil
+	}
+	readHarbor := func(d digest.Digest) ([]byte, error) {
+		p, err := harborBlob(d)
+		if err != nil {
+			return nil, err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, fmt.Errorf("reading Harbor's blob %s: %w", d, err)
+		}
+		defer f.Close()
+		return readLimited(f, maxJSONBlob, p)
+	}
+
+	// Files: a placer for a real run (it cleans what killed runs left).
+	var placer *fsmove.Placer
+	if !opts.DryRun {
+		fopts := fsmove.Options{Root: registryRoot, Owner: opts.Owner, Strategy: opts.Strategy, Logger: log}
+		if n, err := fsmove.CleanStaging(ctx, fopts); err != nil {
+			return rep, fmt.Errorf("cleaning staging leftovers: %w", err)
+		} else if n > 0 {
+			log.Info("removed temporary files left by an interrupted run", "files", n)
+		}
+		placer, err = fsmove.New(ctx, fopts)
+		if err != nil {
+			return rep, fmt.Errorf("preparing Harbor's storage: %w", err)
+		}
+		defer placer.Close()
+	}
+
+	// 1. Scan: link files, and for a tarball every blob (the one pass over it).
+	inv := newInventory()
+	env := scanEnv{
+		placer: placer,
+		inHarbor: func(d digest.Digest, size int64) (bool, error) {
+			got, ok, err := inHarbor(d)
+			if err != nil || !ok {
+				return false, err
+			}
+			if got != size {
+				return false, fmt.Errorf("blob %s: Harbor's storage holds %d bytes, the source %d; refusing to overwrite", d, got, size)
+			}
+			return true, nil
+		},
+		progress: func(entries int, bytes int64) { opts.progress("scan", bytes, 0, "bytes") },
+	}
+	if err := src.scan(ctx, inv, env); err != nil {
+		return rep, err
+	}
+	log.Info("scanned source", "repositories", len(inv.repos), "link_files", inv.linkFiles)
+
+	// 2. Plan.
+	pl := &planner{opts: &opts, p: newPlan(), br: blobReader{src: src, inHarbor: inHarbor, readHarbor: readHarbor}}
+	if err := pl.build(ctx, inv); err != nil {
+		return rep, err
+	}
+	p := pl.p
+	p.batch.Settings = harbordb.Settings{Username: opts.Username, OverwriteTags: opts.OverwriteTags, IgnoreQuota: opts.IgnoreQuota}
+
+	var state *harbordb.State
+	if conn != nil {
+		state, err = inspect(ctx, conn, &p.batch)
+		if err != nil {
+			return rep, err
+		}
+	}
+	rep.fill(p, state)
+	for _, d := range p.blobOrder {
+		b := p.blobs[d]
+		switch {
+		case !b.file:
+			rep.Blobs.NoData++
+		case b.fromHarbor:
+			rep.Blobs.Existing++
+		}
+	}
+	if len(p.problems) > 0 {
+		return rep, problemsError(p.problems)
+	}
+	if state != nil {
+		var proxies []string
+		for _, pr := range p.batch.Projects {
+			if e, ok := state.Projects[pr.Name]; ok && e.RegistryID > 0 {
+				proxies = append(proxies, pr.Name)
+			}
+		}
+		if len(proxies) > 0 {
+			return rep, fmt.Errorf("%w: projects %v are proxy caches, which refuse pushes; import into other projects", ErrConflict, proxies)
+		}
+		if len(rep.Conflicts) > 0 && !opts.OverwriteTags {
+			return rep, fmt.Errorf("%w: %d tags already exist in Harbor on other digests (listed in the report); --overwrite-tags moves them as a push would; nothing was written", ErrConflict, len(rep.Conflicts))
+		}
+	}
+
+	// 3. Dry run: the SQL script, nothing else.
+	if opts.DryRun {
+		rep.Blobs.Method = methodName(src, opts.Strategy)
+		if opts.SQLOut != nil {
+			info := harbordb.ScriptInfo{Source: rep.Source, Generated: time.Now(), Version: opts.Version}
+			if err := harbordb.WriteScript(opts.SQLOut, schema, &p.batch, info); err != nil {
+				return rep, fmt.Errorf("writing SQL script: %w", err)
+			}
+			rep.SQLWritten = true
+		}
+		return rep, nil
+	}
+
+	// 4. Files: stage, sync, rename into place, sync.
+	res, err := placeFiles(ctx, &opts, src, placer, p)
+	rep.Blobs.Linked, rep.Blobs.Copied, rep.Blobs.Streamed = res.Linked, res.Copied, res.Streamed
+	rep.Blobs.Written, rep.Blobs.Links = res.Bytes, res.Links
+	rep.Blobs.Existing = rep.Blobs.Total - rep.Blobs.NoData - res.Linked - res.Copied - res.Streamed
+	if err != nil {
+		return rep, err
+	}
+	if opts.FilesOnly {
+		return rep, nil
+	}
+
+	// 5. Rows, in one transaction; on failure the files go again.
+	opts.progress("database", 0, int64(len(p.batch.Artifacts)), "artifacts")
+	var counts harbordb.Counts
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		var err error
+		counts, err = harbordb.Load(ctx, tx, schema, &p.batch, log)
+		return err
+	})
+	if err != nil {
+		if rerr := placer.Rollback(context.WithoutCancel(ctx)); rerr != nil {
+			log.Error("removing placed files after the failed transaction", "err", rerr)
+			return rep, fmt.Errorf("writing rows: %w (and removing the placed files failed: %v)", err, rerr)
+		}
+		return rep, fmt.Errorf("writing rows (rolled back; the files placed by this run were removed): %w", err)
+	}
+	opts.progress("database", int64(len(p.batch.Artifacts)), int64(len(p.batch.Artifacts)), "artifacts")
+	rep.Rows = &counts
+	return rep, nil
+}
+
+func inspect(ctx context.Context, conn *pgx.Conn, b *harbordb.Batch) (*harbordb.State, error) {
+	var st *harbordb.State
+	err := pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var err error
+		st, err = harbordb.Inspect(ctx, tx, b)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading what Harbor already has: %w", err)
+	}
+	return st, nil
+}
+
+// placeFiles stages every needed blob and link, then commits them.
+func placeFiles(ctx context.Context, opts *Options, src source, placer *fsmove.Placer, p *plan) (fsmove.Result, error) {
+	var staged []*fsmove.Staged
+	fail := func(err error) (fsmove.Result, error) {
+		for _, s := range staged {
+			_ = placer.Discard(s)
+		}
+		src.discardUnused(placer)
+		return fsmove.Result{}, err
+	}
+	total := int64(len(p.blobOrder))
+	for i, d := range p.blobOrder {
+		b := p.blobs[d]
+		if !b.file || b.fromHarbor {
+			continue
+		}
+		if _, isDir := src.(*dirSource); isDir {
+			has, err := placer.BlobExists(d, b.size)
+			if err != nil {
+				return fail(err)
+			}
+			if has {
+				continue
+			}
+		}
+		st, err := src.stage(ctx, placer, d, b.size, opts.Verify)
+		if err != nil {
+			return fail(err)
+		}
+		if st != nil {
+			staged = append(staged, st)
+		}
+		if i%64 == 0 {
+			opts.progress("stage", int64(i), total, "blobs")
+		}
+	}
+	src.discardUnused(placer)
+	seen := map[string]bool{}
+	for _, l := range p.links {
+		if seen[l.rel] {
+			continue
+		}
+		seen[l.rel] = true
+		st, err := placer.StageLink(ctx, l.rel, l.target)
+		if err != nil {
+			return fail(err)
+		}
+		staged = append(staged, st)
+	}
+	res, err := placer.Commit(ctx, staged, func(done, total int) {
+		opts.progress("place", int64(done), int64(total), "files")
+	})
+	if err != nil {
+		return res, fmt.Errorf("placing files in Harbor's storage (nothing was left in place): %w", err)
+	}
+	return res, nil
+}
+
+func methodName(src source, st fsmove.Strategy) string {
+	if _, ok := src.(*tarSource); ok {
+		return "stream"
+	}
+	switch st {
+	case fsmove.Copy:
+		return "copy"
+	case fsmove.Link:
+		return "hardlink"
+	}
+	return "hardlink (copy across filesystems)"
+}
+
+func releasesOf(v int64) string { return harbordb.ReleasesOf(v) }
+
+// redactErr keeps passwords out of connection errors: pgx includes the
+// config's host and user, never the password, but a DSN parse error may
+// echo the DSN.
+func redactErr(err error) error {
+	var pe *pgconn.ParseConfigError
+	if errors.As(err, &pe) {
+		return errors.New("invalid connection string (not shown: it may hold a password)")
+	}
+	return err
+}

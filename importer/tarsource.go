@@ -1,0 +1,402 @@
+package importer
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/harbor-import/harbor-import/fsmove"
+	"github.com/harbor-import/harbor-import/internal/regpath"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"github.com/opencontainers/go-digest"
+)
+
+// memBudget bounds the small JSON blobs (manifests, configs) kept in memory
+// during a tarball scan; beyond it they are written to the spill directory.
+const memBudget = 32 << 20
+
+// tarSource is a tarball of a registry storage, read exactly once: blobs are
+// streamed into Harbor's staging area (verified as they pass) and link files
+// are read into the inventory.
+type tarSource struct {
+	path     string
+	compress string
+	prefix   string // path of the v2 root inside the archive, with a trailing '/'
+
+	blobs    map[digest.Digest]*tarBlob
+	memUsed  int64
+	spillDir string
+}
+
+// tarBlob is what the scan learnt of one blob entry.
+type tarBlob struct {
+	size     int64
+	entry    string
+	staged   *fsmove.Staged // nil when Harbor already had it, or in a dry run
+	handed   bool           // stage() returned it
+	inHarbor bool
+	content  []byte // small JSON blobs kept in memory
+	spilled  string // or written here
+}
+
+func openTar(p string) (*tarSource, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("opening source: %w", err)
+	}
+	defer f.Close()
+	head := make([]byte, 512)
+	n, _ := io.ReadFull(f, head)
+	head = head[:n]
+	s := &tarSource{path: p, blobs: map[digest.Digest]*tarBlob{}}
+	switch {
+	case n >= 2 && head[0] == 0x1f && head[1] == 0x8b:
+		s.compress = "gzip"
+	case n >= 4 && head[0] == 0x28 && head[1] == 0xb5 && head[2] == 0x2f && head[3] == 0xfd:
+		s.compress = "zstd"
+	case n >= 262 && string(head[257:262]) == "ustar":
+		s.compress = ""
+	default:
+		return nil, fmt.Errorf("%w: %s is not a directory and not a tar, tar.gz or tar.zst archive", ErrNotRegistryStorage, p)
+	}
+	return s, nil
+}
+
+func (s *tarSource) describe() string {
+	if s.compress == "" {
+		return "tarball " + s.path
+	}
+	return fmt.Sprintf("tarball %s (%s)", s.path, s.compress)
+}
+
+func (s *tarSource) close() error {
+	if s.spillDir != "" {
+		return os.RemoveAll(s.spillDir)
+	}
+	return nil
+}
+
+// countingReader counts compressed bytes read, for progress.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (s *tarSource) scan(ctx context.Context, inv *inventory, env scanEnv) error {
+	f, err := os.Open(s.path)
+	if err != nil {
+		return fmt.Errorf("opening source: %w", err)
+	}
+	defer f.Close()
+	cr := &countingReader{r: bufio.NewReaderSize(f, 1<<20)}
+	var r io.Reader = cr
+	switch s.compress {
+	case "gzip":
+		zr, err := gzip.NewReader(cr)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrUnsafeArchive, s.path, err)
+		}
+		defer zr.Close()
+		r = zr
+	case "zstd":
+		zr, err := zstd.NewReader(cr, zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrUnsafeArchive, s.path, err)
+		}
+		defer zr.Close()
+		r = zr
+	}
+	s.spillDir = env.spillDir
+	tr := tar.NewReader(r)
+	entries := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %s after %d entries: %v", ErrUnsafeArchive, s.path, entries, err)
+		}
+		entries++
+		if env.progress != nil && entries%256 == 0 {
+			env.progress(entries, cr.n)
+		}
+		name, err := cleanEntryName(hdr)
+		if err != nil {
+			return err
+		}
+		rel, ok := s.relative(name)
+		if !ok {
+			continue
+		}
+		if hdr.Typeflag == tar.TypeDir {
+			continue
+		}
+		if hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeRegA { //nolint:staticcheck // old archives
+			if err := checkLinkEntry(hdr, name); err != nil {
+				return err
+			}
+			continue
+		}
+		spec, err := regpath.Parse(rel)
+		if err != nil {
+			continue // uploads, directories' other files: not imported
+		}
+		switch {
+		case spec.Kind == regpath.BlobData:
+			if err := s.scanBlob(ctx, hdr, name, spec.Digest, tr, env); err != nil {
+				return err
+			}
+		case wantsLink(spec.Kind):
+			b, err := readLimited(tr, 1024, "link file "+name)
+			if err != nil {
+				return fmt.Errorf("%w: %s: entry %s: %v", ErrUnsafeArchive, s.path, name, err)
+			}
+			if err := inv.addLink(name, spec, b); err != nil {
+				return err
+			}
+		}
+	}
+	if s.prefix == "" {
+		return fmt.Errorf("%w: tarball %s holds no registry storage (no entry under docker/registry/v2/, v2/, blobs/ or repositories/)", ErrNotRegistryStorage, s.path)
+	}
+	if env.progress != nil {
+		env.progress(entries, cr.n)
+	}
+	return nil
+}
+
+// relative maps an archive entry name to a path relative to the v2 root,
+// learning the root's prefix from the first entry that shows it.
+func (s *tarSource) relative(name string) (string, bool) {
+	if s.prefix == "" {
+		for _, marker := range []string{"blobs/", "repositories/"} {
+			i := -1
+			switch {
+			case strings.HasPrefix(name, marker):
+				i = 0
+			case strings.Contains(name, "/"+marker):
+				i = strings.Index(name, "/"+marker) + 1
+			}
+			if i >= 0 {
+				s.prefix = name[:i]
+				if s.prefix == "" {
+					s.prefix = "./"
+				}
+				break
+			}
+		}
+		if s.prefix == "" {
+			return "", false
+		}
+	}
+	if s.prefix == "./" {
+		return name, true
+	}
+	if !strings.HasPrefix(name, s.prefix) {
+		return "", false
+	}
+	return name[len(s.prefix):], true
+}
+
+// cleanEntryName refuses names that could escape the tree.
+func cleanEntryName(hdr *tar.Header) (string, error) {
+	name := hdr.Name
+	if strings.IndexByte(name, 0) >= 0 {
+		return "", fmt.Errorf("%w: entry name %q holds a NUL byte", ErrUnsafeArchive, name)
+	}
+	if path.IsAbs(name) || filepath.IsAbs(name) {
+		return "", fmt.Errorf("%w: entry %q has an absolute path", ErrUnsafeArchive, name)
+	}
+	for _, c := range strings.Split(name, "/") {
+		if c == ".." {
+			return "", fmt.Errorf("%w: entry %q contains '..'", ErrUnsafeArchive, name)
+		}
+	}
+	name = strings.TrimPrefix(path.Clean(name), "./")
+	if name == "." {
+		name = ""
+	}
+	return name, nil
+}
+
+// checkLinkEntry refuses symlinks and hardlinks that point outside the tree;
+// others inside it are ignored (a registry storage holds none).
+func checkLinkEntry(hdr *tar.Header, name string) error {
+	if hdr.Typeflag != tar.TypeSymlink && hdr.Typeflag != tar.TypeLink {
+		return nil
+	}
+	target := hdr.Linkname
+	if hdr.Typeflag == tar.TypeSymlink && !path.IsAbs(target) {
+		target = path.Join(path.Dir(name), target)
+	}
+	if path.IsAbs(target) || target == ".." || strings.HasPrefix(path.Clean(target), "../") {
+		return fmt.Errorf("%w: entry %q links outside the archive (to %q)", ErrUnsafeArchive, name, hdr.Linkname)
+	}
+	return nil
+}
+
+func (s *tarSource) scanBlob(ctx context.Context, hdr *tar.Header, name string, d digest.Digest, r io.Reader, env scanEnv) error {
+	if _, dup := s.blobs[d]; dup {
+		return nil // a tarball appended to twice; the first copy counts
+	}
+	b := &tarBlob{size: hdr.Size, entry: name}
+	s.blobs[d] = b
+	if env.inHarbor != nil {
+		has, err := env.inHarbor(d, hdr.Size)
+		if err != nil {
+			return err
+		}
+		if has {
+			b.inHarbor = true
+			return nil // tar.Reader skips the unread data
+		}
+	}
+	capture := hdr.Size <= maxJSONBlob
+	var cap *captureReader
+	if capture {
+		cap = &captureReader{r: r, max: hdr.Size}
+		r = cap
+	}
+	if env.placer != nil {
+		st, err := env.placer.StageReader(ctx, d, hdr.Size, r)
+		if err != nil {
+			return fmt.Errorf("tar entry %s: %w", name, err)
+		}
+		b.staged = st
+	} else {
+		if err := hashCheck(d, hdr.Size, r); err != nil {
+			return fmt.Errorf("tar entry %s: %w", name, err)
+		}
+	}
+	if cap != nil && cap.json() {
+		if s.memUsed+int64(len(cap.buf)) <= memBudget {
+			b.content = cap.buf
+			s.memUsed += int64(len(cap.buf))
+		} else if err := s.spill(b, d, cap.buf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *tarSource) spill(b *tarBlob, d digest.Digest, content []byte) error {
+	if s.spillDir == "" {
+		dir, err := os.MkdirTemp("", "harbor-import-spill-")
+		if err != nil {
+			return fmt.Errorf("making spill directory: %w", err)
+		}
+		s.spillDir = dir
+	}
+	p := filepath.Join(s.spillDir, d.Encoded())
+	if err := os.WriteFile(p, content, 0o600); err != nil {
+		return fmt.Errorf("spilling blob %s: %w", d, err)
+	}
+	b.spilled = p
+	return nil
+}
+
+// captureReader keeps what passes through it when it looks like JSON.
+type captureReader struct {
+	r     io.Reader
+	max   int64
+	buf   []byte
+	first bool
+	isObj bool
+}
+
+func (c *captureReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		if !c.first {
+			c.first = true
+			c.isObj = p[0] == '{'
+			if c.isObj {
+				c.buf = make([]byte, 0, c.max)
+			}
+		}
+		if c.isObj {
+			c.buf = append(c.buf, p[:n]...)
+		}
+	}
+	return n, err
+}
+
+func (c *captureReader) json() bool { return c.isObj && int64(len(c.buf)) == c.max }
+
+// hashCheck reads r to its end, checking size and sha256 (dry run).
+func hashCheck(d digest.Digest, size int64, r io.Reader) error {
+	v := d.Verifier()
+	n, err := io.Copy(v, r)
+	if err != nil {
+		return fmt.Errorf("%w: reading blob %s: %v", ErrUnsafeArchive, d, err)
+	}
+	if n != size {
+		return fmt.Errorf("%w: blob %s: read %d bytes, want %d", ErrUnsafeArchive, d, n, size)
+	}
+	if !v.Verified() {
+		return fmt.Errorf("%w: blob %s: content does not match its digest", ErrDigestMismatch, d)
+	}
+	return nil
+}
+
+func (s *tarSource) stat(d digest.Digest) (int64, bool, error) {
+	b := s.blobs[d]
+	if b == nil {
+		return 0, false, nil
+	}
+	return b.size, true, nil
+}
+
+func (s *tarSource) read(_ context.Context, d digest.Digest) ([]byte, error) {
+	b := s.blobs[d]
+	if b == nil {
+		return nil, fmt.Errorf("%w: %s", ErrMissingBlob, d)
+	}
+	switch {
+	case b.content != nil:
+		return b.content, nil
+	case b.spilled != "":
+		return os.ReadFile(b.spilled)
+	}
+	return nil, errNotCaptured
+}
+
+// errNotCaptured: the blob passed by without being kept (not JSON, too
+// large, or already in Harbor); the caller reads it from Harbor.
+var errNotCaptured = errors.New("blob content not kept from the archive")
+
+func (s *tarSource) stage(_ context.Context, _ *fsmove.Placer, d digest.Digest, _ int64, _ bool) (*fsmove.Staged, error) {
+	b := s.blobs[d]
+	if b == nil || b.staged == nil {
+		return nil, nil // already in Harbor
+	}
+	b.handed = true
+	return b.staged, nil
+}
+
+func (s *tarSource) discardUnused(p *fsmove.Placer) {
+	for _, b := range s.blobs {
+		if b.staged != nil && !b.handed {
+			_ = p.Discard(b.staged)
+			b.staged = nil
+		}
+	}
+}
