@@ -28,15 +28,15 @@ var (
 // importFlags are the root command's flags.
 type importFlags struct {
 	src, harborData, db, defaultProject string
-	public, skipInvalid, overwrite       bool
-	ignoreQuota, verify, dryRun          bool
-	filesOnly                            bool
-	include, exclude                     []string
-	owner, strategy, sqlOut, output      string
-	logFormat                            string
-	schemaVersion                        int64
-	verbose                              int
-	noProgress                           bool
+	public, skipInvalid, overwrite      bool
+	ignoreQuota, verify, dryRun         bool
+	filesOnly                           bool
+	include, exclude                    []string
+	owner, strategy, sqlOut, output     string
+	logFormat                           string
+	schemaVersion                       int64
+	verbose                             int
+	noProgress                          bool
 }
 
 const rootExample = `  # Import a tarball of a registry storage (tar -cpf docker.tar docker) into Harbor:

@@ -113,7 +113,7 @@ type staging struct {
 
 type column struct{ name, typ string }
 
-// A nil in a row is NULL; strings holding "" are stored as ''.
+// A nil in a row is NULL; strings holding "" are stored as ”.
 func orNull(s string) any {
 	if s == "" {
 		return nil

@@ -26,7 +26,7 @@ func (s *dirSource) describe() string {
 	return fmt.Sprintf("directory %s (v2 root %s)", s.root, s.v2)
 }
 
-func (s *dirSource) close() error                  { return nil }
+func (s *dirSource) close() error                 { return nil }
 func (s *dirSource) discardUnused(*fsmove.Placer) {}
 
 func (s *dirSource) scan(ctx context.Context, inv *inventory, env scanEnv) error {

@@ -260,8 +260,8 @@ func wholeConfigAttrs(config []byte) (string, error) {
 	return string(b), err
 }
 
-// platformJSON: image-spec Platform marshalled, '' when absent (harbor-facts
-// §2.12; Harbor's column is a plain string, so no platform is '' not NULL).
+// platformJSON: image-spec Platform marshalled, ” when absent (harbor-facts
+// §2.12; Harbor's column is a plain string, so no platform is ” not NULL).
 func platformJSON(p *ocispec.Platform) (string, error) {
 	if p == nil {
 		return "", nil
@@ -270,7 +270,7 @@ func platformJSON(p *ocispec.Platform) (string, error) {
 	return string(b), err
 }
 
-// urlsJSON: '' when none (observed in reference/real-push).
+// urlsJSON: ” when none (observed in reference/real-push).
 func urlsJSON(urls []string) (string, error) {
 	if len(urls) == 0 {
 		return "", nil
