@@ -1,0 +1,87 @@
+package fsmove_test
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
+
+	"github.com/harbor-import/harbor-import/fsmove"
+)
+
+// BenchmarkStageReader streams a 64 MiB blob into staging (sha256 + write).
+func BenchmarkStageReader(b *testing.B) {
+	p := benchPlacer(b, fsmove.Auto)
+	data, d := blob(1, 64<<20)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		s, err := p.StageReader(b.Context(), d, int64(len(data)), bytes.NewReader(data))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := p.Discard(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCommitLinks stages 1000 blobs of 64 KiB by hardlink and commits
+// them (chown, syncfs, 1000 renames into new directories, syncfs). MB/s
+// counts the blobs' bytes, which a hardlink does not copy.
+func BenchmarkCommitLinks(b *testing.B) {
+	const n, size = 1000, 64 << 10
+	b.SetBytes(n * size)
+	srcDir := b.TempDir()
+	type src struct {
+		path string
+		d    digest.Digest
+	}
+	srcs := make([]src, n)
+	for i := range srcs {
+		data, d := blob(i, size)
+		srcs[i] = src{writeFile(b, srcDir, data), d}
+	}
+	syncfs(b, srcDir)
+	for b.Loop() {
+		b.StopTimer()
+		p := benchPlacer(b, fsmove.Link)
+		b.StartTimer()
+		staged := make([]*fsmove.Staged, n)
+		for i, s := range srcs {
+			var err error
+			if staged[i], err = p.StageFile(b.Context(), s.d, size, s.path, false); err != nil {
+				b.Fatal(err)
+			}
+		}
+		res, err := p.Commit(b.Context(), staged, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Linked != n {
+			b.Fatalf("Linked: got %d, want %d", res.Linked, n)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "files/s")
+}
+
+func syncfs(b *testing.B, dir string) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Syncfs(fd); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// benchPlacer is newPlacer without debug logs (they would be measured).
+func benchPlacer(b *testing.B, st fsmove.Strategy) *fsmove.Placer {
+	p, err := fsmove.New(b.Context(), fsmove.Options{Root: b.TempDir(), Owner: testOwner(), Strategy: st})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { p.Close() })
+	return p
+}

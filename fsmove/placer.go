@@ -1,0 +1,368 @@
+package fsmove
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Options configure a Placer. Zero values mean the documented defaults.
+type Options struct {
+	// Root is the registry storage's rootdirectory, e.g. /data/harbor/registry
+	// (harbor-facts §4.1); the v2 root is Root/docker/registry/v2. Required,
+	// absolute, and must exist: a mistyped Root is refused rather than turned
+	// into a new, empty storage the registry never reads.
+	Root string
+	// StagingDir holds temp files until Commit. Default Root/.harbor-import/staging.
+	// It must be absolute, outside the v2 root, on the same filesystem and
+	// mount as the v2 root (checked; else ErrNotSameFilesystem).
+	StagingDir string
+	// Owner of every file and directory placed. Default (nil) 10000:10000,
+	// the uid/gid Harbor's registry runs as.
+	Owner *Owner
+	// Strategy for StageFile. Default Auto.
+	Strategy Strategy
+	// Logger receives debug and info records. Default (nil) discards.
+	Logger *slog.Logger
+}
+
+// Owner is a numeric uid/gid pair.
+type Owner struct{ UID, GID int }
+
+// DefaultOwner is Harbor's registry user and group (harbor-facts §4.1).
+var DefaultOwner = Owner{UID: 10000, GID: 10000}
+
+// Strategy says how StageFile brings a source file into staging.
+type Strategy int
+
+const (
+	// Auto hardlinks, and copies when the link fails with EXDEV, EPERM or EMLINK.
+	Auto Strategy = iota
+	// Link hardlinks and never copies.
+	Link
+	// Copy copies and never links.
+	Copy
+)
+
+func (s Strategy) String() string {
+	switch s {
+	case Auto:
+		return "auto"
+	case Link:
+		return "link"
+	case Copy:
+		return "copy"
+	}
+	return fmt.Sprintf("Strategy(%d)", int(s))
+}
+
+// Method says how a Staged file came to be.
+type Method int
+
+const (
+	// Linked is a blob hardlinked from its source file.
+	Linked Method = iota + 1
+	// Copied is a blob copied from its source file.
+	Copied
+	// Streamed is a blob copied from a stream.
+	Streamed
+	// LinkFile is a registry link file written by StageLink.
+	LinkFile
+)
+
+func (m Method) String() string {
+	switch m {
+	case Linked:
+		return "linked"
+	case Copied:
+		return "copied"
+	case Streamed:
+		return "streamed"
+	case LinkFile:
+		return "link file"
+	}
+	return fmt.Sprintf("Method(%d)", int(m))
+}
+
+const (
+	fileMode    os.FileMode = 0o644
+	dirMode     os.FileMode = 0o755
+	stagingMode os.FileMode = 0o700
+)
+
+// v2Rel is the v2 root below Root for the filesystem driver.
+var v2Rel = filepath.Join("docker", "registry", "v2")
+
+// tempRE matches the names of staging temps: "<hex>.<random>.tmp" where hex
+// is the blob digest's or link target's hex.
+var tempRE = regexp.MustCompile(`^[0-9a-f]{64}\.[0-9a-f]{16}\.tmp$`)
+
+// Placer stages files and commits them into one registry storage. Stage*
+// and Discard are safe for concurrent use; Commit, Rollback and Close
+// serialise with each other.
+type Placer struct {
+	v2      string
+	staging string
+	owner   Owner
+	strat   Strategy
+	log     *slog.Logger
+
+	opMu sync.Mutex // Commit, Rollback, Close
+
+	mu      sync.Mutex // fields below
+	pending map[*Staged]struct{}
+	files   []created // placed by Commit, in order
+	dirs    []created // created by Commit, parents before children
+	closed  bool
+}
+
+type created struct {
+	path string
+	fi   os.FileInfo
+}
+
+type resolved struct {
+	root, v2, staging string
+	owner             Owner
+}
+
+func resolve(opts Options) (resolved, error) {
+	var r resolved
+	if opts.Root == "" {
+		return r, errors.New("fsmove: Options.Root is required")
+	}
+	if !filepath.IsAbs(opts.Root) {
+		return r, fmt.Errorf("fsmove: Options.Root %q is not absolute", opts.Root)
+	}
+	r.root = filepath.Clean(opts.Root)
+	r.v2 = filepath.Join(r.root, v2Rel)
+	r.staging = filepath.Join(r.root, ".harbor-import", "staging")
+	if opts.StagingDir != "" {
+		if !filepath.IsAbs(opts.StagingDir) {
+			return r, fmt.Errorf("fsmove: Options.StagingDir %q is not absolute", opts.StagingDir)
+		}
+		r.staging = filepath.Clean(opts.StagingDir)
+	}
+	if rel, err := filepath.Rel(r.v2, r.staging); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+		return r, fmt.Errorf("fsmove: staging directory %s is inside the v2 root %s", r.staging, r.v2)
+	}
+	r.owner = DefaultOwner
+	if opts.Owner != nil {
+		r.owner = *opts.Owner
+	}
+	if r.owner.UID < 0 || r.owner.GID < 0 {
+		return r, fmt.Errorf("fsmove: invalid owner %d:%d", r.owner.UID, r.owner.GID)
+	}
+	return r, nil
+}
+
+// New checks opts, creates the v2 root's missing directories (0755, Owner)
+// below an existing Root and the staging directory (0700), and checks that
+// staging and the v2 root are one filesystem and one mount, so that rename
+// works between them.
+func New(ctx context.Context, opts Options) (*Placer, error) {
+	r, err := resolve(opts)
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	switch opts.Strategy {
+	case Auto, Link, Copy:
+	default:
+		return nil, fmt.Errorf("fsmove: unknown strategy %v", opts.Strategy)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	fi, err := os.Stat(r.root)
+	if err != nil {
+		return nil, fmt.Errorf("checking registry root: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, &PathError{Op: "checking registry root", Path: r.root, Err: syscall.ENOTDIR}
+	}
+	// The v2 root's own directories are not recorded for Rollback: an empty
+	// v2 tree is what the registry would create itself.
+	dir := r.root
+	for _, c := range strings.Split(v2Rel, string(filepath.Separator)) {
+		dir = filepath.Join(dir, c)
+		made, err := mkdirOwned(dir, r.owner)
+		if err != nil {
+			return nil, err
+		}
+		if made {
+			log.Info("created registry storage directory", "path", dir)
+		}
+	}
+	if err := os.MkdirAll(r.staging, stagingMode); err != nil {
+		return nil, fmt.Errorf("creating staging directory: %w", err)
+	}
+	if err := sameMount(r.v2, r.staging); err != nil {
+		return nil, err
+	}
+	return &Placer{
+		v2:      r.v2,
+		staging: r.staging,
+		owner:   r.owner,
+		strat:   opts.Strategy,
+		log:     log,
+		pending: make(map[*Staged]struct{}),
+	}, nil
+}
+
+// V2Root returns the absolute path of the storage's v2 root.
+func (p *Placer) V2Root() string { return p.v2 }
+
+// StagingDir returns the absolute path of the staging directory.
+func (p *Placer) StagingDir() string { return p.staging }
+
+// Close removes the temps of this Placer that were neither committed nor
+// discarded. Stage* and Commit fail with ErrClosed afterwards; Rollback still
+// works. Close does not undo Commit.
+func (p *Placer) Close() error {
+	p.opMu.Lock()
+	defer p.opMu.Unlock()
+	p.mu.Lock()
+	p.closed = true
+	left := make([]*Staged, 0, len(p.pending))
+	for s := range p.pending {
+		left = append(left, s)
+		s.state = stateDiscarded
+	}
+	clear(p.pending)
+	p.mu.Unlock()
+	var errs []error
+	for _, s := range left {
+		if err := os.Remove(s.tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("removing staged temp: %w", err))
+		}
+	}
+	if len(left) > 0 {
+		p.log.Debug("removed staged temps", "count", len(left))
+	}
+	return errors.Join(errs...)
+}
+
+// CleanStaging removes the temps that killed runs left in the staging
+// directory opts names (regular files named like "<hex>.<random>.tmp"; other
+// entries are left alone). Call it while holding the import lock: it would
+// also remove a running Placer's temps. A missing staging directory is not
+// an error.
+func CleanStaging(ctx context.Context, opts Options) (removed int, err error) {
+	r, err := resolve(opts)
+	if err != nil {
+		return 0, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	entries, err := os.ReadDir(r.staging)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("reading staging directory: %w", err)
+	}
+	var errs []error
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return removed, err
+		}
+		if !e.Type().IsRegular() || !tempRE.MatchString(e.Name()) {
+			log.Debug("leaving unknown entry in staging directory", "name", e.Name())
+			continue
+		}
+		path := filepath.Join(r.staging, e.Name())
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("removing staging leftover: %w", err))
+			continue
+		}
+		removed++
+	}
+	if removed > 0 {
+		log.Info("removed staging leftovers", "dir", r.staging, "count", removed)
+	}
+	return removed, errors.Join(errs...)
+}
+
+// mkdirOwned creates dir (mode 0755, owner) unless it exists. An existing
+// dir must be a real directory, not a symlink. made reports whether this call
+// created it.
+func mkdirOwned(dir string, o Owner) (made bool, err error) {
+	err = os.Mkdir(dir, dirMode)
+	if errors.Is(err, fs.ErrExist) {
+		fi, err := os.Lstat(dir)
+		if err != nil {
+			return false, &PathError{Op: "checking directory", Path: dir, Err: err}
+		}
+		if !fi.IsDir() {
+			return false, &PathError{Op: "checking directory", Path: dir,
+				Err: fmt.Errorf("%w: %s is not a directory", ErrConflict, fi.Mode().Type())}
+		}
+		return false, nil
+	}
+	if err != nil {
+		return false, &PathError{Op: "creating directory", Path: dir, Err: err}
+	}
+	if err := setOwnerMode(dir, o, dirMode); err != nil {
+		return true, &PathError{Op: "creating directory", Path: dir, Err: err}
+	}
+	return true, nil
+}
+
+// setOwnerMode chowns (without following symlinks) and chmods path. The
+// explicit chmod undoes the umask.
+func setOwnerMode(path string, o Owner, mode os.FileMode) error {
+	if err := os.Lchown(path, o.UID, o.GID); err != nil {
+		return err
+	}
+	return os.Chmod(path, mode)
+}
+
+// sameMount checks that rename(2) can move files from staging into v2: same
+// st_dev, and where the kernel reports mount ids (statx STATX_MNT_ID, Linux
+// 5.8+), the same mount (bind mounts of one filesystem share st_dev but
+// rename between them fails with EXDEV).
+func sameMount(v2, staging string) error {
+	var a, b unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, v2, 0, unix.STATX_BASIC_STATS|unix.STATX_MNT_ID, &a); err != nil {
+		return &PathError{Op: "checking filesystem", Path: v2, Err: err}
+	}
+	if err := unix.Statx(unix.AT_FDCWD, staging, 0, unix.STATX_BASIC_STATS|unix.STATX_MNT_ID, &b); err != nil {
+		return &PathError{Op: "checking filesystem", Path: staging, Err: err}
+	}
+	if a.Dev_major != b.Dev_major || a.Dev_minor != b.Dev_minor {
+		return fmt.Errorf("%w: %s is on device %d:%d, %s on %d:%d", ErrNotSameFilesystem,
+			staging, b.Dev_major, b.Dev_minor, v2, a.Dev_major, a.Dev_minor)
+	}
+	if a.Mask&b.Mask&unix.STATX_MNT_ID != 0 && a.Mnt_id != b.Mnt_id {
+		return fmt.Errorf("%w: %s and %s are different mounts (ids %d, %d) of one filesystem",
+			ErrNotSameFilesystem, staging, v2, b.Mnt_id, a.Mnt_id)
+	}
+	return nil
+}
+
+// tempName returns a fresh staging temp name for hex.
+func tempName(hexDigest string) (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hexDigest + "." + hex.EncodeToString(b[:]) + ".tmp", nil
+}

@@ -1,0 +1,261 @@
+package importer_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/harbor-import/harbor-import/importer"
+	"github.com/harbor-import/harbor-import/testenv"
+	"github.com/jackc/pgx/v5"
+)
+
+func classic(t *testing.T) *fixtureSet {
+	return sharedFixture(t, "classic", func(ctx context.Context, host string) (*testenv.Fixture, error) {
+		return testenv.PushClassic(ctx, host, 42)
+	})
+}
+
+// targetRepo is where the importer puts a source repository.
+func targetRepo(src string) string {
+	if strings.Contains(src, "/") {
+		return src
+	}
+	return "library/" + src
+}
+
+func TestImportClassic(t *testing.T) {
+	fs := classic(t)
+	for _, tc := range []struct {
+		name string
+		src  func(t *testing.T) string
+	}{
+		{"tarball", func(t *testing.T) string { return fs.tarball }},
+		{"directory", func(t *testing.T) string { return copyTree(t, fs.root) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			dsn := harborDB(t)
+			data := harborData(t)
+			src := tc.src(t)
+			rep, err := importer.Run(ctx, importer.Options{Source: src, HarborData: data, DSN: dsn, Logger: testLogger(t)})
+			if err != nil {
+				t.Fatalf("import: %v", err)
+			}
+			if rep.Rows == nil || rep.Rows.Artifacts == 0 {
+				t.Fatalf("report says no artifacts were written: %+v", rep.Rows)
+			}
+			conn := connect(t, dsn)
+			checkTags(t, conn, fs.fx)
+			checkInvariants(t, conn)
+			checkStorageOwner(t, data, 10000, 10000)
+			if tc.name == "directory" {
+				checkHardlinked(t, src, data)
+			}
+			pullAll(t, conn, data, fs.fx)
+
+			// A second run changes no row and no file.
+			before, beforeTree := dbState(t, conn), treeState(t, filepath.Join(data, "registry", "docker"))
+			rep2, err := importer.Run(ctx, importer.Options{Source: src, HarborData: data, DSN: dsn, Logger: testLogger(t)})
+			if err != nil {
+				t.Fatalf("second import: %v", err)
+			}
+			if rep2.Rows == nil || rep2.Rows.Total() != 0 {
+				t.Errorf("second run wrote rows: %+v", rep2.Rows)
+			}
+			if rep2.Present != len(fs.fx.Images) || rep2.NewTags != 0 {
+				t.Errorf("second run: got %d tags present, %d new; want %d present, 0 new", rep2.Present, rep2.NewTags, len(fs.fx.Images))
+			}
+			if after := dbState(t, conn); !reflect.DeepEqual(before, after) {
+				t.Errorf("second run changed rows:\n%s", diffStates(before, after))
+			}
+			if afterTree := treeState(t, filepath.Join(data, "registry", "docker")); !reflect.DeepEqual(beforeTree, afterTree) {
+				t.Errorf("second run changed files:\n%s", diffLines(beforeTree, afterTree))
+			}
+		})
+	}
+}
+
+// checkTags: every fixture tag is a tag row on an artifact with its digest,
+// in the mapped repository; index children are untagged artifacts with
+// artifact_reference rows; untagged manifests were not imported.
+func checkTags(t *testing.T, conn *pgx.Conn, fx *testenv.Fixture) {
+	t.Helper()
+	ctx := context.Background()
+	for _, im := range fx.Images {
+		repo := targetRepo(im.Repo)
+		var d, mt string
+		err := conn.QueryRow(ctx, `SELECT a.digest, a.manifest_media_type FROM tag t JOIN repository r ON r.repository_id = t.repository_id
+			JOIN artifact a ON a.id = t.artifact_id WHERE r.name = $1 AND t.name = $2`, repo, im.Tag).Scan(&d, &mt)
+		if err != nil {
+			t.Errorf("tag %s:%s: %v", repo, im.Tag, err)
+			continue
+		}
+		if d != im.Digest || mt != im.MediaType {
+			t.Errorf("tag %s:%s: got %s (%s), want %s (%s)", repo, im.Tag, d, mt, im.Digest, im.MediaType)
+		}
+		for _, c := range im.Children {
+			var n int
+			if err := conn.QueryRow(ctx, `SELECT count(*) FROM artifact_reference ar JOIN artifact p ON p.id = ar.parent_id
+				JOIN artifact c ON c.id = ar.child_id WHERE p.repository_name = $1 AND p.digest = $2 AND c.digest = $3 AND c.repository_name = $1`,
+				repo, im.Digest, c).Scan(&n); err != nil || n != 1 {
+				t.Errorf("index %s@%s: child %s: got %d reference rows (%v), want 1", repo, im.Digest, c, n, err)
+			}
+		}
+	}
+	for _, u := range fx.Untagged {
+		repo, d, _ := strings.Cut(u, "@")
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM artifact WHERE repository_name = $1 AND digest = $2`, targetRepo(repo), d).Scan(&n); err != nil || n != 0 {
+			t.Errorf("untagged %s was imported (%d rows, %v); Harbor's GC would delete it", u, n, err)
+		}
+	}
+}
+
+// checkInvariants checks what Harbor's GC and quota rely on (harbor-facts §6, §2.5).
+func checkInvariants(t *testing.T, conn *pgx.Conn) {
+	t.Helper()
+	ctx := context.Background()
+	queries := map[string]string{
+		"artifact without its (manifest, manifest) artifact_blob row": `SELECT a.repository_name || '@' || a.digest FROM artifact a
+			WHERE NOT EXISTS (SELECT 1 FROM artifact_blob ab WHERE ab.digest_af = a.digest AND ab.digest_blob = a.digest)`,
+		"artifact_blob without a blob row": `SELECT ab.digest_af || ' -> ' || ab.digest_blob FROM artifact_blob ab
+			WHERE NOT EXISTS (SELECT 1 FROM blob b WHERE b.digest = ab.digest_blob)`,
+		"artifact blob without project_blob in the artifact's project": `SELECT a.repository_name || ' ' || ab.digest_blob FROM artifact a
+			JOIN artifact_blob ab ON ab.digest_af = a.digest JOIN blob b ON b.digest = ab.digest_blob
+			WHERE NOT EXISTS (SELECT 1 FROM project_blob pb WHERE pb.project_id = a.project_id AND pb.blob_id = b.id)`,
+		"untagged artifact that is neither an index child nor an accessory": `SELECT a.repository_name || '@' || a.digest FROM artifact a
+			WHERE NOT EXISTS (SELECT 1 FROM tag t WHERE t.artifact_id = a.id)
+			AND NOT EXISTS (SELECT 1 FROM artifact_reference r WHERE r.child_id = a.id)
+			AND NOT EXISTS (SELECT 1 FROM artifact_accessory x WHERE x.artifact_id = a.id)`,
+		"artifact whose project differs from its repository's": `SELECT a.repository_name FROM artifact a JOIN repository r ON r.repository_id = a.repository_id
+			WHERE a.project_id <> r.project_id OR a.repository_name <> r.name`,
+		"manifest blob with a non-manifest content type": `SELECT b.digest || ' ' || b.content_type FROM artifact a JOIN blob b ON b.digest = a.digest
+			WHERE b.content_type <> a.manifest_media_type`,
+		"quota usage that is not the sum of the project's blobs": `SELECT p.name || ' used=' || (u.used->>'storage') || ' sum=' || COALESCE(s.sum, 0) FROM project p
+			JOIN quota q ON q.reference = 'project' AND q.reference_id = p.project_id::text JOIN quota_usage u ON u.id = q.id
+			LEFT JOIN (SELECT pb.project_id, sum(b.size) AS sum FROM project_blob pb JOIN blob b ON b.id = pb.blob_id
+			  WHERE b.content_type <> 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip' GROUP BY pb.project_id) s ON s.project_id = p.project_id
+			WHERE (u.used->>'storage')::bigint <> COALESCE(s.sum, 0)`,
+		"project without quota pair of the same id": `SELECT p.name FROM project p WHERE NOT EXISTS (SELECT 1 FROM quota q JOIN quota_usage u ON u.id = q.id
+			WHERE q.reference = 'project' AND q.reference_id = p.project_id::text AND u.reference_id = q.reference_id)`,
+		"project without owner membership, metadata or CVE allowlist": `SELECT p.name FROM project p
+			WHERE NOT EXISTS (SELECT 1 FROM project_member m WHERE m.project_id = p.project_id AND m.entity_id = p.owner_id AND m.entity_type = 'u' AND m.role = 1)
+			OR NOT EXISTS (SELECT 1 FROM project_metadata md WHERE md.project_id = p.project_id AND md.name = 'public')
+			OR NOT EXISTS (SELECT 1 FROM cve_allowlist c WHERE c.project_id = p.project_id)`,
+		"artifact size not manifest + referenced sizes": `SELECT a.repository_name || '@' || a.digest || ' size=' || a.size FROM artifact a
+			WHERE NOT EXISTS (SELECT 1 FROM artifact_reference r WHERE r.parent_id = a.id)
+			AND a.size <> (SELECT sum(b.size) FROM artifact_blob ab JOIN blob b ON b.digest = ab.digest_blob WHERE ab.digest_af = a.digest)`,
+	}
+	for what, q := range queries {
+		rows, err := conn.Query(ctx, q)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		bad, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if len(bad) > 0 {
+			t.Errorf("%s: %v", what, bad)
+		}
+	}
+}
+
+func checkStorageOwner(t *testing.T, data string, uid, gid uint32) {
+	t.Helper()
+	v2 := filepath.Join(data, "registry", "docker", "registry", "v2")
+	n := 0
+	err := filepath.Walk(v2, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if st.Uid != uid || st.Gid != gid {
+			t.Errorf("%s owned by %d:%d, want %d:%d", p, st.Uid, st.Gid, uid, gid)
+		}
+		want := os.FileMode(0o644)
+		if fi.IsDir() {
+			want = 0o755 | os.ModeDir
+		}
+		if fi.Mode() != want {
+			t.Errorf("%s has mode %v, want %v", p, fi.Mode(), want)
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 10 {
+		t.Errorf("only %d paths under %s", n, v2)
+	}
+	for _, tmp := range []string{".harbor-import/staging"} {
+		entries, _ := os.ReadDir(filepath.Join(data, "registry", tmp))
+		if len(entries) > 0 {
+			t.Errorf("staging leftovers in %s: %d entries", tmp, len(entries))
+		}
+	}
+}
+
+// checkHardlinked: blob data in Harbor shares inodes with the source.
+func checkHardlinked(t *testing.T, src, data string) {
+	t.Helper()
+	blobs := filepath.Join(data, "registry", "docker", "registry", "v2", "blobs")
+	linked := 0
+	_ = filepath.Walk(blobs, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(filepath.Join(data, "registry"), p)
+		sfi, err := os.Stat(filepath.Join(src, rel))
+		if err != nil {
+			t.Errorf("%s: not in source: %v", rel, err)
+			return nil
+		}
+		if os.SameFile(fi, sfi) {
+			linked++
+		} else {
+			t.Errorf("%s was not hardlinked from the source", rel)
+		}
+		return nil
+	})
+	if linked == 0 {
+		t.Error("no blob was hardlinked")
+	}
+}
+
+// pullAll serves Harbor's storage with a real registry and pulls every
+// imported tag by the digest Harbor's database resolves it to (Harbor
+// resolves tags in its database and asks the registry by digest).
+func pullAll(t *testing.T, conn *pgx.Conn, data string, fx *testenv.Fixture) {
+	t.Helper()
+	ctx := context.Background()
+	reg, err := testenv.StartRegistry(ctx, filepath.Join(data, "registry"))
+	if err != nil {
+		t.Fatalf("starting a registry on Harbor's storage: %v", err)
+	}
+	defer reg.Close()
+	rows, err := conn.Query(ctx, `SELECT r.name, t.name, a.digest FROM tag t JOIN repository r ON r.repository_id = t.repository_id
+		JOIN artifact a ON a.id = t.artifact_id ORDER BY 1, 2`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type ref struct{ Repo, Tag, Digest string }
+	refs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[ref])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(refs) < len(fx.Images) {
+		t.Errorf("database has %d tags, fixture %d", len(refs), len(fx.Images))
+	}
+	for _, r := range refs {
+		if err := testenv.PullAndVerify(ctx, reg.Host(), r.Repo, r.Digest, r.Digest); err != nil {
+			t.Errorf("pulling %s:%s: %v", r.Repo, r.Tag, err)
+		}
+	}
+}
