@@ -143,9 +143,9 @@ func TestRowsMatchARealPush(t *testing.T) {
 
 // projectShape describes project "handmade" without ids and timestamps.
 var projectShape = map[string]string{
-	"project": `SELECT p.name, p.owner_id, p.deleted, COALESCE(p.registry_id::text, 'NULL'), p.creation_time = p.update_time FROM project p WHERE p.name = 'handmade'`,
-	"member": `SELECT m.entity_id, m.entity_type, m.role FROM project_member m JOIN project p ON p.project_id = m.project_id WHERE p.name = 'handmade'`,
-	"metadata": `SELECT md.name, md.value FROM project_metadata md JOIN project p ON p.project_id = md.project_id WHERE p.name = 'handmade'`,
+	"project":       `SELECT p.name, p.owner_id, p.deleted, COALESCE(p.registry_id::text, 'NULL'), p.creation_time = p.update_time FROM project p WHERE p.name = 'handmade'`,
+	"member":        `SELECT m.entity_id, m.entity_type, m.role FROM project_member m JOIN project p ON p.project_id = m.project_id WHERE p.name = 'handmade'`,
+	"metadata":      `SELECT md.name, md.value FROM project_metadata md JOIN project p ON p.project_id = md.project_id WHERE p.name = 'handmade'`,
 	"cve allowlist": `SELECT c.items, c.expires_at IS NULL FROM cve_allowlist c JOIN project p ON p.project_id = c.project_id WHERE p.name = 'handmade'`,
 	"quota": `SELECT q.reference, q.hard::text, q.version, q.id = u.id, u.reference FROM quota q JOIN project p ON q.reference_id = p.project_id::text
 		JOIN quota_usage u ON u.reference_id = q.reference_id AND u.reference = q.reference WHERE p.name = 'handmade'`,
