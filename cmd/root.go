@@ -36,7 +36,7 @@ type importFlags struct {
 	logFormat                           string
 	schemaVersion                       int64
 	verbose                             int
-	noProgress                          bool
+	noProgress, noVerify                bool
 }
 
 const rootExample = `  # Import a tarball of a registry storage (tar -cpf docker.tar docker) into Harbor:
@@ -108,7 +108,9 @@ Run it in a maintenance window, after a backup of the database and data volume.`
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format on stderr: text or json")
 	fl.CountVarP(&f.verbose, "verbose", "v", "more logs (-v info, -vv debug)")
 	fl.BoolVar(&f.noProgress, "no-progress", false, "no progress display, even on a terminal")
+	fl.BoolVar(&f.noVerify, "no-verify", false, "skip the check of the imported repositories against Harbor's storage after the import")
 	c.AddCommand(newVersionCmd())
+	c.AddCommand(newVerifyCmd())
 	return c
 }
 
@@ -121,7 +123,7 @@ func runImport(cmd *cobra.Command, f *importFlags) error {
 		Source: f.src, HarborData: f.harborData, DSN: f.db, DefaultProject: f.defaultProject,
 		Public: f.public, Include: f.include, Exclude: f.exclude, SkipInvalid: f.skipInvalid,
 		OverwriteTags: f.overwrite, IgnoreQuota: f.ignoreQuota, Verify: f.verify,
-		DryRun: f.dryRun, FilesOnly: f.filesOnly, SchemaVersion: f.schemaVersion, Version: Version,
+		DryRun: f.dryRun, FilesOnly: f.filesOnly, NoVerify: f.noVerify, SchemaVersion: f.schemaVersion, Version: Version,
 	}
 	if f.output != "text" && f.output != "json" {
 		return fmt.Errorf("--output must be text or json, not %q", f.output)

@@ -49,6 +49,9 @@ func TestImportClassic(t *testing.T) {
 			if rep.Rows == nil || rep.Rows.Artifacts == 0 {
 				t.Fatalf("report says no artifacts were written: %+v", rep.Rows)
 			}
+			if rep.Verify == nil || rep.Verify.Artifacts != int(rep.Rows.Artifacts) || len(rep.Verify.Problems) != 0 {
+				t.Errorf("post-import verify: got %+v, want %d artifacts checked and no problem", rep.Verify, rep.Rows.Artifacts)
+			}
 			conn := connect(t, dsn)
 			checkTags(t, conn, fs.fx)
 			checkInvariants(t, conn)

@@ -2,6 +2,7 @@ package importer
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 
@@ -55,6 +56,10 @@ type Options struct {
 	// FilesOnly places the files and writes no row (the DBA then applies the script).
 	FilesOnly bool
 
+	// NoVerify skips the check of the imported repositories' rows against
+	// Harbor's storage that runs after an import (see Verify).
+	NoVerify bool
+
 	// Username recorded in audit rows. Default "harbor-import".
 	Username string
 	// Logger receives progress and decisions. Default (nil) discards.
@@ -97,7 +102,7 @@ func (o *Options) validate() error {
 		return errors.New("SQL output is written in a dry run only")
 	}
 	if err := checkProjectName(o.defaultProject()); err != nil {
-		return err
+		return fmt.Errorf("%w: --default-project: %w", ErrInvalidNames, err)
 	}
 	return nil
 }

@@ -34,6 +34,8 @@ type Report struct {
 	NewTags    int              `json:"new_tags"`
 	Present    int              `json:"tags_already_present"`
 	SQLWritten bool             `json:"sql_written"`
+	// Verify is the check run after the import (nil when skipped).
+	Verify *VerifyReport `json:"verify,omitempty"`
 
 	DurationSeconds float64 `json:"duration_seconds"`
 	started         time.Time
@@ -136,6 +138,12 @@ func (r *Report) WriteText(w io.Writer) {
 			p("  - [%s] %s\n", s.Kind, s)
 		}
 	}
+	if v := r.Verify; v != nil {
+		p("Verified %d artifacts and %d blobs against Harbor's storage: %d problems, %d warnings\n", v.Artifacts, v.Blobs, len(v.Problems), len(v.Warnings))
+		for _, pr := range v.Problems {
+			p("  - %s\n", pr)
+		}
+	}
 	if r.SQLWritten {
 		p("SQL script written.\n")
 	}
@@ -218,19 +226,20 @@ func problemsError(ps []Problem) error {
 		}
 		lines = append(lines, "  "+p.String())
 	}
-	err := ErrInvalidNames
-	for _, p := range ps {
-		switch p.Kind {
-		case "missing-blob":
-			err = ErrMissingBlob
-		case "digest-mismatch":
-			err = ErrDigestMismatch
-		case "unsupported":
-			err = ErrUnsupported
-		}
-		if p.Kind != "invalid-name" {
-			break
+	// The error matches the sentinel of every kind present.
+	var errs []any
+	for _, k := range []struct {
+		kind string
+		err  error
+	}{{"invalid-name", ErrInvalidNames}, {"missing-blob", ErrMissingBlob}, {"digest-mismatch", ErrDigestMismatch},
+		{"unsupported", ErrUnsupported}, {"bad-manifest", ErrCorruptSource}} {
+		if kinds[k.kind] > 0 {
+			errs = append(errs, k.err)
 		}
 	}
-	return fmt.Errorf("%w: %s; nothing was written:\n%s", err, strings.Join(parts, ", "), strings.Join(lines, "\n"))
+	if len(errs) == 0 {
+		errs = append(errs, ErrInvalidNames)
+	}
+	format := strings.Repeat("%w, ", len(errs)-1) + "%w: %s; nothing was written:\n%s"
+	return fmt.Errorf(format, append(errs, strings.Join(parts, ", "), strings.Join(lines, "\n"))...)
 }

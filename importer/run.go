@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/harbor-import/harbor-import/fsmove"
@@ -128,6 +129,13 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	var placer *fsmove.Placer
 	if !opts.DryRun {
 		fopts := fsmove.Options{Root: registryRoot, Owner: opts.Owner, Strategy: opts.Strategy, Logger: log}
+		// One harbor-import per Harbor: this lock for the files, an advisory
+		// lock in the transaction for the rows.
+		unlock, err := fsmove.Lock(ctx, registryRoot, 0)
+		if err != nil {
+			return rep, err
+		}
+		defer unlock()
 		if n, err := fsmove.CleanStaging(ctx, fopts); err != nil {
 			return rep, fmt.Errorf("cleaning staging leftovers: %w", err)
 		} else if n > 0 {
@@ -160,6 +168,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return rep, err
 	}
 	log.Info("scanned source", "repositories", len(inv.repos), "link_files", inv.linkFiles)
+	failpoint("scanned")
 
 	// 2. Plan.
 	pl := &planner{opts: &opts, p: newPlan(), br: blobReader{src: src, inHarbor: inHarbor, readHarbor: readHarbor}}
@@ -184,6 +193,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			rep.Blobs.NoData++
 		case b.fromHarbor:
 			rep.Blobs.Existing++
+		case opts.DryRun:
+			// A real run skips what Harbor's storage already holds (scan, placeFiles).
+			if size, ok, err := inHarbor(d); err == nil && ok && size == b.size {
+				rep.Blobs.Existing++
+			}
 		}
 	}
 	if len(p.problems) > 0 {
@@ -200,7 +214,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			return rep, fmt.Errorf("%w: projects %v are proxy caches, which refuse pushes; import into other projects", ErrConflict, proxies)
 		}
 		if len(rep.Conflicts) > 0 && !opts.OverwriteTags {
-			return rep, fmt.Errorf("%w: %d tags already exist in Harbor on other digests (listed in the report); --overwrite-tags moves them as a push would; nothing was written", ErrConflict, len(rep.Conflicts))
+			return rep, fmt.Errorf("%w: %d tags already exist in Harbor on other digests; --overwrite-tags moves them as a push would; nothing was written:\n%s", ErrConflict, len(rep.Conflicts), listLines(rep.Conflicts, 20))
 		}
 	}
 
@@ -225,6 +239,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if err != nil {
 		return rep, err
 	}
+	failpoint("placed")
 	if opts.FilesOnly {
 		return rep, nil
 	}
@@ -235,6 +250,10 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		var err error
 		counts, err = harbordb.Load(ctx, tx, schema, &p.batch, log)
+		if err == nil {
+			failpoint("loaded")
+			err = ctx.Err() // an interrupt now still rolls back
+		}
 		return err
 	})
 	if err != nil {
@@ -246,6 +265,22 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	opts.progress("database", int64(len(p.batch.Artifacts)), int64(len(p.batch.Artifacts)), "artifacts")
 	rep.Rows = &counts
+	failpoint("committed")
+
+	// 6. Check what was written, as Harbor will read it.
+	if !opts.NoVerify {
+		repos := make([]string, 0, len(p.batch.Repositories))
+		for _, r := range p.batch.Repositories {
+			repos = append(repos, r.Name)
+		}
+		if len(repos) > 0 {
+			vr, err := verifyWith(ctx, conn, VerifyOptions{HarborData: opts.HarborData, Repositories: repos, Owner: opts.Owner, Progress: opts.Progress})
+			rep.Verify = vr
+			if err != nil {
+				return rep, fmt.Errorf("the import committed, but checking it found problems (run harbor-import verify): %w", err)
+			}
+		}
+	}
 	return rep, nil
 }
 
@@ -297,6 +332,9 @@ func placeFiles(ctx context.Context, opts *Options, src source, placer *fsmove.P
 		if i%64 == 0 {
 			opts.progress("stage", int64(i), total, "blobs")
 		}
+		if i == len(p.blobOrder)/2 {
+			failpoint("staging")
+		}
 	}
 	src.discardUnused(placer)
 	seen := map[string]bool{}
@@ -315,7 +353,10 @@ func placeFiles(ctx context.Context, opts *Options, src source, placer *fsmove.P
 		opts.progress("place", int64(done), int64(total), "files")
 	})
 	if err != nil {
-		return res, fmt.Errorf("placing files in Harbor's storage (nothing was left in place): %w", err)
+		if rerr := placer.Rollback(context.WithoutCancel(ctx)); rerr != nil {
+			return res, fmt.Errorf("placing files in Harbor's storage: %w (and removing the files placed so far failed: %v)", err, rerr)
+		}
+		return res, fmt.Errorf("placing files in Harbor's storage (the files placed so far were removed again): %w", err)
 	}
 	return res, nil
 }
@@ -334,6 +375,19 @@ func methodName(src source, st fsmove.Strategy) string {
 }
 
 func releasesOf(v int64) string { return harbordb.ReleasesOf(v) }
+
+// listLines indents the first max items, one per line, and counts the rest.
+func listLines(items []string, max int) string {
+	var lines []string
+	for i, it := range items {
+		if i == max {
+			lines = append(lines, fmt.Sprintf("  ... and %d more", len(items)-max))
+			break
+		}
+		lines = append(lines, "  "+it)
+	}
+	return strings.Join(lines, "\n")
+}
 
 // redactErr keeps passwords out of connection errors: pgx includes the
 // config's host and user, never the password, but a DSN parse error may

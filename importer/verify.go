@@ -1,0 +1,250 @@
+package importer
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/harbor-import/harbor-import/fsmove"
+	"github.com/harbor-import/harbor-import/harbordb"
+	"github.com/harbor-import/harbor-import/internal/regpath"
+	"github.com/jackc/pgx/v5"
+	"github.com/opencontainers/go-digest"
+)
+
+// VerifyOptions configure Verify. Zero values mean the documented defaults.
+type VerifyOptions struct {
+	// HarborData is Harbor's data_volume. Required.
+	HarborData string
+	// DSN of Harbor's PostgreSQL. Required.
+	DSN string
+	// Projects to check; all when empty.
+	Projects []string
+	// Repositories to check (full names); all of Projects when empty.
+	Repositories []string
+	// Deep also hashes every blob's data.
+	Deep bool
+	// Owner every file must have. Default 10000:10000.
+	Owner *fsmove.Owner
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// Progress is called every 100 artifacts.
+	Progress func(Progress)
+}
+
+// VerifyReport lists what Verify found.
+type VerifyReport struct {
+	Artifacts int             `json:"artifacts"`
+	Blobs     int             `json:"blobs"`
+	Problems  []VerifyProblem `json:"problems"`
+	Warnings  []VerifyProblem `json:"warnings"`
+}
+
+// VerifyProblem is one finding about one artifact.
+type VerifyProblem struct {
+	Repository string `json:"repository"`
+	Digest     string `json:"digest"`
+	Problem    string `json:"problem"`
+}
+
+func (p VerifyProblem) String() string { return p.Repository + "@" + p.Digest + ": " + p.Problem }
+
+// ErrVerifyFailed means Verify found problems.
+var ErrVerifyFailed = errors.New("verification found problems")
+
+// manifestTypes are the content types of manifest blobs (index children
+// are linked as revisions, not layers).
+var manifestTypes = map[string]bool{
+	"application/vnd.oci.image.manifest.v1+json": true, "application/vnd.oci.image.index.v1+json": true,
+	mtDockerManifest: true, mtDockerList: true, mtSchema1Signed: true, mtSchema1: true,
+}
+
+// Verify checks Harbor's database against its storage: every artifact's
+// manifest, config and layers present with the right size (and digest when
+// Deep), every link file present and right, the blob, artifact_blob and
+// project_blob rows Harbor's GC needs (harbor-facts §6), and ownership.
+func Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, error) {
+	if opts.HarborData == "" || opts.DSN == "" {
+		return nil, errors.New("verify needs --harbor-data and --db")
+	}
+	conn, err := pgx.Connect(ctx, opts.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to Harbor's database: %w", redactErr(err))
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	return verifyWith(ctx, conn, opts)
+}
+
+func verifyWith(ctx context.Context, db harbordb.DBTX, opts VerifyOptions) (*VerifyReport, error) {
+	owner := fsmove.DefaultOwner
+	if opts.Owner != nil {
+		owner = *opts.Owner
+	}
+	v := &verifier{
+		v2:    filepath.Join(opts.HarborData, "registry", "docker", "registry", "v2"),
+		owner: owner, deep: opts.Deep, rep: &VerifyReport{},
+		data: map[string]string{}, files: map[string]string{},
+	}
+	err := harbordb.StoredArtifacts(ctx, db, opts.Projects, opts.Repositories, func(a harbordb.StoredArtifact) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		v.artifact(a)
+		v.rep.Artifacts++
+		if opts.Progress != nil && v.rep.Artifacts%100 == 0 {
+			opts.Progress(Progress{Phase: "verify", Done: int64(v.rep.Artifacts), Unit: "artifacts"})
+		}
+		return nil
+	})
+	v.rep.Blobs = len(v.data)
+	if err != nil {
+		return v.rep, err
+	}
+	if len(v.rep.Problems) > 0 {
+		return v.rep, fmt.Errorf("%w: %d problems in %d artifacts", ErrVerifyFailed, len(v.rep.Problems), v.rep.Artifacts)
+	}
+	return v.rep, nil
+}
+
+type verifier struct {
+	v2    string
+	owner fsmove.Owner
+	deep  bool
+	rep   *VerifyReport
+	// data memoises blob data checks by digest ("" = fine), files link checks by path.
+	data, files map[string]string
+}
+
+func (v *verifier) problem(a harbordb.StoredArtifact, format string, args ...any) {
+	v.rep.Problems = append(v.rep.Problems, VerifyProblem{a.Repository, a.Digest, fmt.Sprintf(format, args...)})
+}
+
+func (v *verifier) artifact(a harbordb.StoredArtifact) {
+	if !a.Tagged && !a.Child && !a.Accessory {
+		v.rep.Warnings = append(v.rep.Warnings, VerifyProblem{a.Repository, a.Digest,
+			"untagged and neither an index child nor an accessory: garbage collection with \"delete untagged\" removes it"})
+	}
+	self := false
+	for _, b := range a.Blobs {
+		if b.Digest == a.Digest {
+			self = true
+		}
+		if !b.HasRow {
+			v.problem(a, "artifact_blob names %s, which has no blob row", b.Digest)
+			continue
+		}
+		if !b.InProject {
+			v.problem(a, "blob %s has no project_blob row for project %s: garbage collection would delete it", b.Digest, a.Project)
+		}
+		d := digest.Digest(b.Digest)
+		foreign := b.ContentType == mtForeignLayer
+		if !foreign {
+			if msg := v.blobData(d, b.Size); msg != "" {
+				v.problem(a, "%s", msg)
+			}
+		}
+		switch {
+		case b.Digest == a.Digest || manifestTypes[b.ContentType]:
+			v.link(a, regpath.RevisionLink, d)
+		case !foreign:
+			v.link(a, regpath.LayerLink, d)
+		}
+	}
+	if !self {
+		v.problem(a, "no artifact_blob row (manifest, manifest): garbage collection would delete the manifest")
+	}
+}
+
+func (v *verifier) blobData(d digest.Digest, size int64) string {
+	if msg, ok := v.data[d.String()]; ok {
+		return msg
+	}
+	msg := v.checkBlob(d, size)
+	v.data[d.String()] = msg
+	return msg
+}
+
+func (v *verifier) checkBlob(d digest.Digest, size int64) string {
+	rel, err := regpath.For(regpath.Spec{Kind: regpath.BlobData, Digest: d})
+	if err != nil {
+		return err.Error()
+	}
+	p := filepath.Join(v.v2, filepath.FromSlash(rel))
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return fmt.Sprintf("blob %s: data missing (%v)", d, errors.Unwrap(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Sprintf("blob %s: %s is not a regular file", d, p)
+	}
+	if fi.Size() != size {
+		return fmt.Sprintf("blob %s: data has %d bytes, the blob row says %d", d, fi.Size(), size)
+	}
+	if msg := v.ownership(fi, p); msg != "" {
+		return msg
+	}
+	if v.deep {
+		f, err := os.Open(p)
+		if err != nil {
+			return fmt.Sprintf("blob %s: %v", d, err)
+		}
+		defer f.Close()
+		h := sha256.New()
+		if _, err := io.Copy(h, f); err != nil {
+			return fmt.Sprintf("blob %s: reading: %v", d, err)
+		}
+		if got := digest.NewDigest(digest.SHA256, h); got != d {
+			return fmt.Sprintf("blob %s: data hashes to %s", d, got)
+		}
+	}
+	return ""
+}
+
+func (v *verifier) link(a harbordb.StoredArtifact, kind regpath.Kind, d digest.Digest) {
+	rel, err := regpath.For(regpath.Spec{Kind: kind, Repo: a.Repository, Digest: d})
+	if err != nil {
+		v.problem(a, "%v", err)
+		return
+	}
+	msg, ok := v.files[rel]
+	if !ok {
+		p := filepath.Join(v.v2, filepath.FromSlash(rel))
+		fi, err := os.Lstat(p)
+		switch {
+		case err != nil:
+			msg = fmt.Sprintf("%s missing: the registry will not serve %s from %s", kind, d, a.Repository)
+		case !fi.Mode().IsRegular():
+			msg = fmt.Sprintf("%s %s is not a regular file", kind, p)
+		default:
+			b, err := os.ReadFile(p)
+			if err != nil {
+				msg = fmt.Sprintf("%s %s: %v", kind, p, err)
+			} else if got, err := regpath.ParseLink(b); err != nil || got != d {
+				msg = fmt.Sprintf("%s %s holds %q, want %s", kind, p, b, d)
+			} else {
+				msg = v.ownership(fi, p)
+			}
+		}
+		v.files[rel] = msg
+	}
+	if msg != "" {
+		v.problem(a, "%s", msg)
+	}
+}
+
+func (v *verifier) ownership(fi os.FileInfo, p string) string {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return ""
+	}
+	if int(st.Uid) != v.owner.UID || int(st.Gid) != v.owner.GID {
+		return fmt.Sprintf("%s is owned by %d:%d, Harbor's registry runs as %d:%d", p, st.Uid, st.Gid, v.owner.UID, v.owner.GID)
+	}
+	return ""
+}
