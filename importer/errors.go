@@ -17,4 +17,6 @@ var (
 	ErrConflict = errors.New("conflict with existing Harbor data")
 	// ErrNotHarborData: --harbor-data does not look like Harbor's data volume.
 	ErrNotHarborData = errors.New("not a Harbor data volume")
+	// ErrCorruptSource: a link file or manifest no registry writes (empty, garbage, not JSON).
+	ErrCorruptSource = errors.New("corrupt registry storage")
 )
