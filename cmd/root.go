@@ -37,6 +37,7 @@ type importFlags struct {
 	schemaVersion                       int64
 	verbose                             int
 	noProgress, noVerify                bool
+	harborYML                           string
 }
 
 const rootExample = `  # Import a tarball of a registry storage (tar -cpf docker.tar docker) into Harbor:
@@ -108,9 +109,11 @@ Run it in a maintenance window, after a backup of the database and data volume.`
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format on stderr: text or json")
 	fl.CountVarP(&f.verbose, "verbose", "v", "more logs (-v info, -vv debug)")
 	fl.BoolVar(&f.noProgress, "no-progress", false, "no progress display, even on a terminal")
+	fl.StringVar(&f.harborYML, "harbor-yml", "", harborYMLUsage)
 	fl.BoolVar(&f.noVerify, "no-verify", false, "skip the check of the imported repositories against Harbor's storage after the import")
 	c.AddCommand(newVersionCmd())
 	c.AddCommand(newVerifyCmd())
+	c.AddCommand(newPreflightCmd(), newCompletionCmd(), newManCmd())
 	return c
 }
 
@@ -142,6 +145,10 @@ func runImport(cmd *cobra.Command, f *importFlags) error {
 		opts.Strategy = fsmove.Copy
 	default:
 		return fmt.Errorf("--strategy must be auto, link or copy, not %q", f.strategy)
+	}
+	host, err := discoverForImport(cmd, f.harborYML, &opts)
+	if err != nil {
+		return err
 	}
 	if f.sqlOut != "" {
 		if !f.dryRun {
@@ -183,6 +190,9 @@ func runImport(cmd *cobra.Command, f *importFlags) error {
 			}
 		} else {
 			rep.WriteText(reportOut)
+			if err == nil {
+				writeNextSteps(reportOut, host, rep)
+			}
 		}
 	}
 	if err != nil {

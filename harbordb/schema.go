@@ -19,6 +19,8 @@ type Schema struct {
 	Releases string
 	// Columns holds "table.column" for the optional columns that were probed.
 	Columns map[string]bool
+	// Tables holds the optional tables that exist (cve_whitelist, cve_allowlist, audit_log_ext, artifact_accessory).
+	Tables map[string]bool
 }
 
 // supported lists the schema versions harbor-import writes, with the
@@ -60,11 +62,22 @@ func SupportedSummary() string {
 	return strings.Join(parts, ", ")
 }
 
-// probed are the optional columns whose presence changes what is written
-// (harbor-facts §3.2: probe columns rather than trusting the number alone).
-var probed = []string{
-	"artifact.artifact_type", "artifact.icon", "blob.status", "blob.update_time", "blob.version",
-	"quota_usage.version", "project.registry_id", "artifact_accessory.source",
+// probedColumns are the optional columns whose presence changes what is
+// written (harbor-facts §3.2: probe columns rather than trusting the number alone).
+func probedColumns() []string {
+	out := make([]string, 0, len(columnsSince))
+	for c := range columnsSince {
+		out = append(out, c)
+	}
+	return out
+}
+
+func probedTables() []string {
+	out := []string{"cve_whitelist"}
+	for t := range tablesSince {
+		out = append(out, t)
+	}
+	return out
 }
 
 // Detect reads schema_migrations and probes the optional columns. It returns
@@ -98,7 +111,7 @@ func Detect(ctx context.Context, db DBTX) (Schema, error) {
 	}
 	s.Columns = map[string]bool{}
 	crow, err := db.Query(ctx, `SELECT table_name || '.' || column_name FROM information_schema.columns
-		WHERE table_schema = current_schema() AND table_name || '.' || column_name = ANY($1)`, probed)
+		WHERE table_schema = current_schema() AND table_name || '.' || column_name = ANY($1)`, probedColumns())
 	if err != nil {
 		return s, fmt.Errorf("probing columns: %w", err)
 	}
@@ -108,6 +121,19 @@ func Detect(ctx context.Context, db DBTX) (Schema, error) {
 	}
 	for _, c := range cols {
 		s.Columns[c] = true
+	}
+	trows, err := db.Query(ctx, `SELECT table_name::text FROM information_schema.tables
+		WHERE table_schema = current_schema() AND table_name = ANY($1)`, probedTables())
+	if err != nil {
+		return s, fmt.Errorf("probing tables: %w", err)
+	}
+	tables, err := pgx.CollectRows(trows, pgx.RowTo[string])
+	if err != nil {
+		return s, fmt.Errorf("probing tables: %w", err)
+	}
+	s.Tables = map[string]bool{}
+	for _, t := range tables {
+		s.Tables[t] = true
 	}
 	return s, s.Check()
 }
@@ -127,9 +153,18 @@ func (s Schema) Check() error {
 		}
 		return fmt.Errorf("%w: found %s; this harbor-import supports %s", ErrUnsupportedSchema, found, SupportedSummary())
 	}
-	for _, c := range []string{"artifact.artifact_type", "artifact.icon", "blob.status", "blob.version", "quota_usage.version"} {
-		if s.Columns != nil && !s.Columns[c] {
-			return fmt.Errorf("%w: schema version %d but column %s is missing; the database does not look like an unmodified Harbor", ErrUnsupportedSchema, s.Version, c)
+	if s.Columns == nil {
+		return nil
+	}
+	want := SchemaFor(s.Version)
+	for c := range want.Columns {
+		if !s.Columns[c] {
+			return fmt.Errorf("%w: schema version %d but column %s is missing; the database does not look like an unmodified Harbor %s", ErrUnsupportedSchema, s.Version, c, s.Releases)
+		}
+	}
+	for c := range s.Columns {
+		if !want.Columns[c] {
+			return fmt.Errorf("%w: schema version %d but column %s, added by a later version, exists; the database does not look like an unmodified Harbor %s", ErrUnsupportedSchema, s.Version, c, s.Releases)
 		}
 	}
 	return nil

@@ -38,9 +38,9 @@ func steps(s Schema) []step {
 		// Projects as the project API creates them (harbor-facts §2.1): owner is the
 		// lowest-id sysadmin (as for robot/solution users), registry_id 0 (not a proxy cache).
 		{name: "projects", counts: "ProjectsCreated", sql: `WITH ins AS (
-  INSERT INTO project (owner_id, name, creation_time, update_time, deleted, registry_id)
+  INSERT INTO project (owner_id, name, creation_time, update_time, deleted` + opt(s, "project.registry_id", ", registry_id") + `)
   SELECT (SELECT user_id FROM harbor_user WHERE sysadmin_flag AND NOT deleted ORDER BY user_id LIMIT 1),
-         s.name, now(), now(), false, 0
+         s.name, now(), now(), false` + opt(s, "project.registry_id", ", 0") + `
   FROM harbor_import_project s
   WHERE NOT EXISTS (SELECT 1 FROM project p WHERE p.name = s.name)
   ORDER BY s.name
@@ -55,7 +55,7 @@ SELECT project_id, owner_id, 'u', 1, now(), now() FROM harbor_import_new_project
 SELECT project_id, 'public', CASE WHEN public THEN 'true' ELSE 'false' END, now(), now()
 FROM harbor_import_new_project ORDER BY project_id`},
 		// Empty CVE allowlist (harbor-facts §2.4).
-		{name: "project CVE allowlists", sql: `INSERT INTO cve_allowlist (project_id, items, creation_time, update_time)
+		{name: "project CVE allowlists", sql: `INSERT INTO ` + s.allowlistTable() + ` (project_id, items, creation_time, update_time)
 SELECT project_id, '[]', now(), now() FROM harbor_import_new_project ORDER BY project_id`},
 		// Quota pair with the same id, limit from properties, only when quota per
 		// project is enabled (harbor-facts §2.5, §3.2 point 4).
@@ -80,7 +80,7 @@ SELECT id, 'project', reference_id, '{"storage": 0}', now(), now() FROM q`},
 DECLARE c text;
 BEGIN
   SELECT string_agg(p.name, ', ' ORDER BY p.name) INTO c
-  FROM harbor_import_project s JOIN project p ON p.name = s.name WHERE p.registry_id > 0;
+  FROM harbor_import_project s JOIN project p ON p.name = s.name WHERE ` + opt(s, "project.registry_id", "p.registry_id > 0", "false") + `;
   IF c IS NOT NULL THEN
     RAISE EXCEPTION 'harbor-import: proxy-cache projects cannot receive images: %', c;
   END IF;
@@ -175,7 +175,7 @@ ON CONFLICT (digest_af, digest_blob) DO NOTHING`},
   FROM harbor_import_new_tag n JOIN tag t ON t.id = n.tag_id JOIN repository r ON r.repository_id = t.repository_id
   JOIN artifact a ON a.id = t.artifact_id
   UNION ALL
-  SELECT r.project_id, 'create', 'artifact', r.name || '@' || a.digest, (SELECT username FROM harbor_import_settings),
+  SELECT r.project_id, 'create', 'artifact', r.name || '`+digestSep(s)+`' || a.digest, (SELECT username FROM harbor_import_settings),
        'push artifact: ' || r.name || '@' || a.digest, -1
   FROM harbor_import_new_artifact n JOIN artifact a ON a.id = n.id JOIN repository r ON r.repository_id = a.repository_id
   WHERE NOT EXISTS (SELECT 1 FROM tag t WHERE t.artifact_id = a.id)`)},
@@ -189,7 +189,7 @@ ON CONFLICT (digest_af, digest_blob) DO NOTHING`},
            WHERE pb.project_id = p.project_id AND b.content_type <> '` + foreignLayer + `')::bigint AS used
   FROM harbor_import_project s JOIN project p ON p.name = s.name),
 upd AS (
-  UPDATE quota_usage q SET used = jsonb_set(q.used, '{storage}', to_jsonb(u.used)), update_time = now(), version = q.version + 1
+  UPDATE quota_usage q SET used = jsonb_set(q.used, '{storage}', to_jsonb(u.used)), update_time = now()` + opt(s, "quota_usage.version", ", version = q.version + 1") + `
   FROM u
   WHERE q.reference = 'project' AND q.reference_id = u.project_id::text
     AND (q.used->>'storage')::bigint IS DISTINCT FROM u.used
@@ -219,17 +219,51 @@ var workTables = []staging{
 }
 
 func blobSQL(s Schema) string {
-	return `INSERT INTO blob (digest, content_type, size, creation_time, update_time, status, version)
-SELECT digest, content_type, size, now(), now(), 'none', 0 FROM harbor_import_blob ORDER BY digest
+	// update_time, status and version exist since 2.1 (harbor-facts §2.9, §3.4).
+	cols, vals := "", ""
+	if s.has("blob.update_time") {
+		cols, vals = cols+", update_time", vals+", now()"
+	}
+	if s.has("blob.status") {
+		cols, vals = cols+", status", vals+", 'none'"
+	}
+	if s.has("blob.version") {
+		cols, vals = cols+", version", vals+", 0"
+	}
+	return `INSERT INTO blob (digest, content_type, size, creation_time` + cols + `)
+SELECT digest, content_type, size, now()` + vals + ` FROM harbor_import_blob ORDER BY digest
 ON CONFLICT (digest) DO NOTHING`
+}
+
+// opt returns text when schema s has column, else otherwise (or "").
+func opt(s Schema, column, text string, otherwise ...string) string {
+	if s.has(column) {
+		return text
+	}
+	if len(otherwise) > 0 {
+		return otherwise[0]
+	}
+	return ""
+}
+
+// digestSep joins repository and digest in the audit row of a push by
+// digest: "@" since Harbor 2.11 (schema 140), ":" before (v2.10.0 and
+// v2.11.0 src/controller/event/topic.go, PushArtifactEvent.ResolveToAuditLog).
+func digestSep(s Schema) string {
+	if s.Version >= 140 {
+		return "@"
+	}
+	return ":"
 }
 
 func artifactSQL(s Schema) string {
 	return `WITH ins AS (
   INSERT INTO artifact (project_id, repository_name, digest, type, pull_time, push_time, repository_id,
-                        media_type, manifest_media_type, size, extra_attrs, annotations, icon, artifact_type)
+                        media_type, manifest_media_type, size, extra_attrs, annotations` +
+		opt(s, "artifact.icon", ", icon") + opt(s, "artifact.artifact_type", ", artifact_type") + `)
   SELECT r.project_id, r.name, s.digest, s.type, NULL, now(), r.repository_id,
-         s.media_type, s.manifest_media_type, s.size, s.extra_attrs, s.annotations, s.icon, s.artifact_type
+         s.media_type, s.manifest_media_type, s.size, s.extra_attrs, s.annotations` +
+		opt(s, "artifact.icon", ", s.icon") + opt(s, "artifact.artifact_type", ", s.artifact_type") + `
   FROM harbor_import_artifact s JOIN repository r ON r.name = s.repository
   ORDER BY s.ord
   ON CONFLICT (repository_id, digest) DO NOTHING
@@ -242,6 +276,14 @@ INSERT INTO harbor_import_new_artifact (id) SELECT id FROM ins`
 // audit_log_ext unless skip_audit_log_database is set; earlier ones audit_log
 // (harbor-facts §2.14).
 func auditSQL(s Schema, sel string) string {
+	if !s.Tables["audit_log_ext"] {
+		// Before 2.13: audit_log, without op_desc and op_result.
+		return `INSERT INTO audit_log (project_id, operation, resource_type, resource, username, op_time)
+SELECT project_id, operation, resource_type, resource, username, now() FROM (
+  ` + sel + `
+) AS a (project_id, operation, resource_type, resource, username, op_desc, ord)
+ORDER BY ord, resource`
+	}
 	return `INSERT INTO audit_log_ext (project_id, operation, resource_type, resource, username, op_desc, op_result, op_time)
 SELECT project_id, operation, resource_type, resource, username, op_desc, true, now() FROM (
   ` + sel + `

@@ -77,10 +77,12 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			return rep, err
 		}
 	} else if !opts.FilesOnly {
-		if schema.Version == 0 {
-			v := harbordb.SupportedVersions()
-			schema.Version = v[len(v)-1]
+		v := opts.SchemaVersion
+		if v == 0 {
+			all := harbordb.SupportedVersions()
+			v = all[len(all)-1]
 		}
+		schema = harbordb.SchemaFor(v)
 		if err := schema.Check(); err != nil {
 			return rep, err
 		}

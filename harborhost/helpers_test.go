@@ -1,0 +1,5 @@
+package harborhost_test
+
+import "io/fs"
+
+var errNotExist = fs.ErrNotExist
