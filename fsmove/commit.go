@@ -260,7 +260,7 @@ func (p *Placer) mkdirs(rel string, known map[string]bool, res *Result) error {
 		return err
 	}
 	dir := p.abs(rel)
-	made, err := mkdirOwned(dir, p.owner)
+	made, err := mkdirOwned(dir, p.staging, p.owner)
 	if made {
 		fi, serr := os.Lstat(dir)
 		if serr == nil {

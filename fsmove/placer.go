@@ -109,6 +109,9 @@ var v2Rel = filepath.Join("docker", "registry", "v2")
 // is the blob digest's or link target's hex.
 var tempRE = regexp.MustCompile(`^[0-9a-f]{64}\.[0-9a-f]{16}\.tmp$`)
 
+// dirTempRE names the directories mkdirOwned makes before renaming them.
+var dirTempRE = regexp.MustCompile(`^dir-[0-9]+\.tmp$`)
+
 // Placer stages files and commits them into one registry storage. Stage*
 // and Discard are safe for concurrent use; Commit, Rollback and Close
 // serialise with each other.
@@ -198,19 +201,22 @@ func New(ctx context.Context, opts Options) (*Placer, error) {
 	}
 	// The v2 root's own directories are not recorded for Rollback: an empty
 	// v2 tree is what the registry would create itself.
+	if err := os.MkdirAll(r.staging, stagingMode); err != nil {
+		return nil, fmt.Errorf("creating staging directory: %w", err)
+	}
+	if err := sameMount(r.root, r.staging); err != nil {
+		return nil, err
+	}
 	dir := r.root
 	for _, c := range strings.Split(v2Rel, string(filepath.Separator)) {
 		dir = filepath.Join(dir, c)
-		made, err := mkdirOwned(dir, r.owner)
+		made, err := mkdirOwned(dir, r.staging, r.owner)
 		if err != nil {
 			return nil, err
 		}
 		if made {
 			log.Info("created registry storage directory", "path", dir)
 		}
-	}
-	if err := os.MkdirAll(r.staging, stagingMode); err != nil {
-		return nil, fmt.Errorf("creating staging directory: %w", err)
 	}
 	if err := sameMount(r.v2, r.staging); err != nil {
 		return nil, err
@@ -284,7 +290,8 @@ func CleanStaging(ctx context.Context, opts Options) (removed int, err error) {
 		if err := ctx.Err(); err != nil {
 			return removed, err
 		}
-		if !e.Type().IsRegular() || !tempRE.MatchString(e.Name()) {
+		leftoverDir := e.IsDir() && dirTempRE.MatchString(e.Name())
+		if !leftoverDir && (!e.Type().IsRegular() || !tempRE.MatchString(e.Name())) {
 			log.Debug("leaving unknown entry in staging directory", "name", e.Name())
 			continue
 		}
@@ -304,10 +311,18 @@ func CleanStaging(ctx context.Context, opts Options) (removed int, err error) {
 // mkdirOwned creates dir (mode 0755, owner) unless it exists. An existing
 // dir must be a real directory, not a symlink. made reports whether this call
 // created it.
-func mkdirOwned(dir string, o Owner) (made bool, err error) {
-	err = os.Mkdir(dir, dirMode)
-	if errors.Is(err, fs.ErrExist) {
+//
+// The directory is made in the staging directory, given its owner and mode
+// there, and renamed into place without replacing anything: a process
+// killed at any moment leaves either no directory or one with the right
+// owner, never a root-owned one that a re-run would take as it is. A
+// leftover from a kill stays in staging, where CleanStaging removes it.
+func mkdirOwned(dir, staging string, o Owner) (made bool, err error) {
+	exists := func() (bool, error) {
 		fi, err := os.Lstat(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
 		if err != nil {
 			return false, &PathError{Op: "checking directory", Path: dir, Err: err}
 		}
@@ -315,13 +330,38 @@ func mkdirOwned(dir string, o Owner) (made bool, err error) {
 			return false, &PathError{Op: "checking directory", Path: dir,
 				Err: fmt.Errorf("%w: %s is not a directory", ErrConflict, fi.Mode().Type())}
 		}
-		return false, nil
+		return true, nil
 	}
+	if ok, err := exists(); ok || err != nil {
+		return false, err
+	}
+	tmp, err := os.MkdirTemp(staging, "dir-*.tmp")
 	if err != nil {
 		return false, &PathError{Op: "creating directory", Path: dir, Err: err}
 	}
-	if err := setOwnerMode(dir, o, dirMode); err != nil {
-		return true, &PathError{Op: "creating directory", Path: dir, Err: err}
+	if err := setOwnerMode(tmp, o, dirMode); err != nil {
+		_ = os.Remove(tmp)
+		return false, &PathError{Op: "creating directory", Path: dir, Err: err}
+	}
+	err = renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dir, unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+		// No RENAME_NOREPLACE: a plain rename replaces only an empty
+		// directory, so check first; the window is the registry creating
+		// the same empty directory at the same instant.
+		if ok, cerr := exists(); ok || cerr != nil {
+			_ = os.Remove(tmp)
+			return false, cerr
+		}
+		err = os.Rename(tmp, dir)
+	}
+	if errors.Is(err, unix.EEXIST) || errors.Is(err, unix.ENOTEMPTY) {
+		_ = os.Remove(tmp)
+		_, cerr := exists()
+		return false, cerr
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return false, &PathError{Op: "creating directory", Path: dir, Err: err}
 	}
 	return true, nil
 }
