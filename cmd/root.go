@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -196,9 +195,6 @@ func runImport(cmd *cobra.Command, f *importFlags) error {
 		}
 	}
 	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			return errors.New("interrupted: the database transaction was rolled back and files placed by this run were removed; nothing changed in Harbor")
-		}
 		return err
 	}
 	return nil

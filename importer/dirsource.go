@@ -2,6 +2,7 @@ package importer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -131,6 +132,9 @@ func (s *dirSource) stage(ctx context.Context, p *fsmove.Placer, d digest.Digest
 		return nil, err
 	}
 	st, err := p.StageFile(ctx, d, size, src, verify)
+	if errors.Is(err, fsmove.ErrDigestMismatch) {
+		return nil, fmt.Errorf("%w: staging %s: %w", ErrDigestMismatch, strings.TrimPrefix(src, s.root+"/"), err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("staging %s: %w", strings.TrimPrefix(src, s.root+"/"), err)
 	}

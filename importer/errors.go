@@ -15,6 +15,8 @@ var (
 	ErrUnsafeArchive = errors.New("unsafe or broken archive")
 	// ErrConflict: Harbor already has a tag on another digest (and --overwrite-tags was not given).
 	ErrConflict = errors.New("conflict with existing Harbor data")
+	// ErrInterrupted: the context was cancelled (SIGINT, SIGTERM); the message says whether anything was committed.
+	ErrInterrupted = errors.New("interrupted")
 	// ErrNotHarborData: --harbor-data does not look like Harbor's data volume.
 	ErrNotHarborData = errors.New("not a Harbor data volume")
 	// ErrCorruptSource: a link file or manifest no registry writes (empty, garbage, not JSON).

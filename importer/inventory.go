@@ -37,7 +37,7 @@ func (inv *inventory) repo(name string) *repoLinks {
 func (inv *inventory) addLink(rel string, spec regpath.Spec, b []byte) error {
 	d, err := regpath.ParseLink(b)
 	if err != nil {
-		return fmt.Errorf("link file %s: %w", rel, err)
+		return fmt.Errorf("%w: link file %s: %w", ErrCorruptSource, rel, err)
 	}
 	inv.linkFiles++
 	switch spec.Kind {
@@ -45,7 +45,7 @@ func (inv *inventory) addLink(rel string, spec regpath.Spec, b []byte) error {
 		inv.repo(spec.Repo).tags[spec.Tag] = d
 	case regpath.RevisionLink:
 		if d != spec.Digest {
-			return fmt.Errorf("link file %s holds %s, not the digest its path names", rel, d)
+			return fmt.Errorf("%w: link file %s holds %s, not the digest its path names", ErrCorruptSource, rel, d)
 		}
 		inv.repo(spec.Repo).revisions[d] = true
 	case regpath.LayerLink, regpath.TagIndexLink:

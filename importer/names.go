@@ -92,8 +92,11 @@ type selector struct{ include, exclude []string }
 
 func (s selector) validate() error {
 	for _, p := range append(append([]string{}, s.include...), s.exclude...) {
-		if _, err := matchGlob(p, "x"); err != nil {
-			return err
+		// Every component: matching stops at the first that fails.
+		for _, c := range strings.Split(p, "/") {
+			if _, err := path.Match(c, ""); err != nil {
+				return fmt.Errorf("bad pattern %q: %w", p, err)
+			}
 		}
 	}
 	return nil

@@ -397,7 +397,8 @@ func (pl *planner) resolve(ctx context.Context, repo, project string, d digest.D
 			case !ok:
 				return nil, &refError{"missing-blob", fmt.Errorf("%w: %s %s of manifest %s is not in the source", ErrMissingBlob, what, desc.Digest, d)}
 			case size != desc.Size:
-				return nil, &refError{"bad-manifest", fmt.Errorf("%s %s of manifest %s: the manifest says %d bytes, the blob has %d", what, desc.Digest, d, desc.Size, size)}
+				// Data of another size cannot hash to the digest (or the manifest lies).
+				return nil, &refError{"digest-mismatch", fmt.Errorf("%w: %s %s of manifest %s: the manifest says %d bytes, the blob has %d (truncated or corrupt)", ErrDigestMismatch, what, desc.Digest, d, desc.Size, size)}
 			default:
 				pl.addBlob(desc.Digest, desc.Size, desc.MediaType, true, inH)
 				if err := pl.addLink(regpath.LayerLink, repo, desc.Digest); err != nil {

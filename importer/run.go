@@ -26,7 +26,23 @@ import (
 // row is written in one transaction. If the transaction fails, the files
 // this run created are removed again. The returned Report is non-nil
 // whenever planning got far enough to say something, also with an error.
-func Run(ctx context.Context, opts Options) (*Report, error) {
+func Run(ctx context.Context, opts Options) (rep *Report, err error) {
+	var committed bool
+	defer func() {
+		if err == nil || ctx.Err() == nil {
+			return
+		}
+		if committed {
+			err = fmt.Errorf("%w after the import committed: every row and file is in place, only the final check was cut short (run harbor-import verify): %w", ErrInterrupted, err)
+		} else {
+			err = fmt.Errorf("%w: nothing changed in Harbor (the transaction was rolled back and the files this run placed were removed): %w", ErrInterrupted, err)
+		}
+	}()
+	rep, err = run(ctx, opts, &committed)
+	return rep, err
+}
+
+func run(ctx context.Context, opts Options, committed *bool) (*Report, error) {
 	start := time.Now()
 	log := opts.Logger
 	if log == nil {
@@ -170,7 +186,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return rep, err
 	}
 	log.Info("scanned source", "repositories", len(inv.repos), "link_files", inv.linkFiles)
-	failpoint("scanned")
+	failpoint(ctx, "scanned")
 
 	// 2. Plan.
 	pl := &planner{opts: &opts, p: newPlan(), br: blobReader{src: src, inHarbor: inHarbor, readHarbor: readHarbor}}
@@ -241,7 +257,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	failpoint("placed")
+	failpoint(ctx, "placed")
 	if opts.FilesOnly {
 		return rep, nil
 	}
@@ -253,7 +269,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		var err error
 		counts, err = harbordb.Load(ctx, tx, schema, &p.batch, log)
 		if err == nil {
-			failpoint("loaded")
+			failpoint(ctx, "loaded")
 			err = ctx.Err() // an interrupt now still rolls back
 		}
 		return err
@@ -266,8 +282,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return rep, fmt.Errorf("writing rows (rolled back; the files placed by this run were removed): %w", err)
 	}
 	opts.progress("database", int64(len(p.batch.Artifacts)), int64(len(p.batch.Artifacts)), "artifacts")
+	*committed = true
 	rep.Rows = &counts
-	failpoint("committed")
+	failpoint(ctx, "committed")
 
 	// 6. Check what was written, as Harbor will read it.
 	if !opts.NoVerify {
@@ -335,7 +352,7 @@ func placeFiles(ctx context.Context, opts *Options, src source, placer *fsmove.P
 			opts.progress("stage", int64(i), total, "blobs")
 		}
 		if i == len(p.blobOrder)/2 {
-			failpoint("staging")
+			failpoint(ctx, "staging")
 		}
 	}
 	src.discardUnused(placer)

@@ -247,7 +247,7 @@ func checkLinkEntry(hdr *tar.Header, name string) error {
 	if hdr.Typeflag == tar.TypeSymlink && !path.IsAbs(target) {
 		target = path.Join(path.Dir(name), target)
 	}
-	if path.IsAbs(target) || target == ".." || strings.HasPrefix(path.Clean(target), "../") {
+	if target = path.Clean(target); path.IsAbs(target) || target == ".." || strings.HasPrefix(target, "../") {
 		return fmt.Errorf("%w: entry %q links outside the archive (to %q)", ErrUnsafeArchive, name, hdr.Linkname)
 	}
 	return nil
@@ -259,6 +259,8 @@ func (s *tarSource) scanBlob(ctx context.Context, hdr *tar.Header, name string, 
 	}
 	b := &tarBlob{size: hdr.Size, entry: name}
 	s.blobs[d] = b
+	rec := &readErrRecorder{r: r}
+	r = rec
 	if env.inHarbor != nil {
 		has, err := env.inHarbor(d, hdr.Size)
 		if err != nil {
@@ -277,7 +279,13 @@ func (s *tarSource) scanBlob(ctx context.Context, hdr *tar.Header, name string, 
 	}
 	if env.placer != nil {
 		st, err := env.placer.StageReader(ctx, d, hdr.Size, r)
-		if err != nil {
+		switch {
+		case errors.Is(err, fsmove.ErrDigestMismatch):
+			return fmt.Errorf("%w: tar entry %s: %w", ErrDigestMismatch, name, err)
+		case err != nil && (rec.err != nil || errors.Is(err, fsmove.ErrSizeMismatch)):
+			// The archive ended or broke inside the entry.
+			return fmt.Errorf("%w: %s: tar entry %s: %w", ErrUnsafeArchive, s.path, name, err)
+		case err != nil:
 			return fmt.Errorf("tar entry %s: %w", name, err)
 		}
 		b.staged = st
@@ -311,6 +319,20 @@ func (s *tarSource) spill(b *tarBlob, d digest.Digest, content []byte) error {
 	}
 	b.spilled = p
 	return nil
+}
+
+// readErrRecorder remembers a failed read of the archive (not io.EOF).
+type readErrRecorder struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErrRecorder) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
 }
 
 // captureReader keeps what passes through it when it looks like JSON.
