@@ -58,8 +58,10 @@ func FuzzParseManifest(f *testing.F) {
 				t.Fatalf("accepted a reference with digest %q: %v", r.Digest, err)
 			}
 		}
-		_, _ = deriveArtifact(m, raw)
-		_, _ = deriveArtifact(m, nil)
+		for _, v := range []int64{30, 111, 160, 190} {
+			_, _ = deriveArtifact(m, raw, flavorOf(v))
+			_, _ = deriveArtifact(m, nil, flavorOf(v))
+		}
 	})
 }
 

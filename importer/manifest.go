@@ -131,11 +131,28 @@ type artifactRow struct {
 // implemented (their processors read annotations or child configs).
 var defaultTypeRe = regexp.MustCompile(`^application/vnd\.[^.]*\.(.*)\.config\.[^.]*\+json$`)
 
+// flavor is what differs between Harbor versions in how a pushed artifact
+// is abstracted.
+type flavor struct {
+	// byArtifactType: the processor is looked up by artifact_type, else
+	// media_type, since 2.13 (schema 160); by media_type before (harbor-facts §7).
+	byArtifactType bool
+	// argsEscaped: ImageConfig has ArgsEscaped in the image-spec Harbor
+	// vendors: v1.1.0-rc3 and later, i.e. from 2.8.x patch releases
+	// (schema 111; 2.8.0 vendored rc2, 2.0–2.7 v1.0.x) on.
+	argsEscaped bool
+}
+
+// flavorOf returns the flavor of Harbor schema version v.
+func flavorOf(v int64) flavor {
+	return flavor{byArtifactType: v >= 160, argsEscaped: v >= 111}
+}
+
 // deriveArtifact computes type, media_type, artifact_type, extra_attrs and
-// annotations as Harbor 2.13+ does (abstractor.go:58-206; the processor is
-// looked up by artifact_type, else media_type, harbor-facts §7). config is
-// the config blob (nil when config.size is 0).
-func deriveArtifact(m *manifest, config []byte) (artifactRow, error) {
+// annotations as Harbor does (abstractor.go:58-206 and the processors,
+// harbor-facts §2.7, §7) for flavor f. config is the config blob (nil when
+// config.size is 0).
+func deriveArtifact(m *manifest, config []byte, f flavor) (artifactRow, error) {
 	var r artifactRow
 	if len(m.Annotations) > 0 {
 		b, err := json.Marshal(m.Annotations)
@@ -152,9 +169,9 @@ func deriveArtifact(m *manifest, config []byte) (artifactRow, error) {
 			return r, fmt.Errorf("index %s carries org.opencontainers.artifactType %q (CNAB): not supported yet", m.Digest, at)
 		}
 		r.ArtifactType = m.ArtifactType
-		key := r.ArtifactType
-		if key == "" {
-			key = r.MediaType
+		key := r.MediaType
+		if f.byArtifactType && r.ArtifactType != "" {
+			key = r.ArtifactType
 		}
 		if key != ocispec.MediaTypeImageIndex && key != mtDockerList {
 			return r, fmt.Errorf("index %s has artifactType %q: not supported yet", m.Digest, key)
@@ -180,10 +197,14 @@ func deriveArtifact(m *manifest, config []byte) (artifactRow, error) {
 	if _, ok := m.Config.Annotations["io.goharbor.artifact.v1alpha1.skip-list"]; ok {
 		return r, fmt.Errorf("manifest %s uses Harbor's v1alpha1 skip-list annotation: not supported yet", m.Digest)
 	}
-	switch key := r.ArtifactType; key {
+	key := r.MediaType
+	if f.byArtifactType {
+		key = r.ArtifactType
+	}
+	switch key {
 	case ocispec.MediaTypeImageConfig, mtDockerConfig:
 		r.Type = "IMAGE"
-		attrs, err := imageExtraAttrs(config)
+		attrs, err := imageExtraAttrs(config, f.argsEscaped)
 		if err != nil {
 			return r, fmt.Errorf("config %s of manifest %s: %w", m.Config.Digest, m.Digest, err)
 		}
@@ -220,12 +241,15 @@ func deriveArtifact(m *manifest, config []byte) (artifactRow, error) {
 // config (image-spec ImageConfig) and author, marshalled by encoding/json,
 // so compact with sorted keys (harbor-facts §2.7.1). Harbor 2.15 vendors
 // image-spec v1.1.1, the version this module builds with.
-func imageExtraAttrs(config []byte) (string, error) {
+func imageExtraAttrs(config []byte, argsEscaped bool) (string, error) {
 	var img ocispec.Image
 	if len(config) > 0 {
 		if err := json.Unmarshal(config, &img); err != nil {
 			return "", fmt.Errorf("decoding image config: %w", err)
 		}
+	}
+	if !argsEscaped {
+		img.Config.ArgsEscaped = false //nolint:staticcheck // absent from the image-spec older Harbors vendor
 	}
 	author := img.Author
 	if author == "" && len(img.Config.Labels) > 0 {
@@ -255,6 +279,9 @@ func wholeConfigAttrs(config []byte) (string, error) {
 	var m map[string]any
 	if err := json.Unmarshal(config, &m); err != nil {
 		return "", fmt.Errorf("decoding config: %w", err)
+	}
+	if len(m) == 0 {
+		return "", nil // an empty map is stored as '' (pkg/artifact/model.go To)
 	}
 	b, err := json.Marshal(m)
 	return string(b), err

@@ -116,10 +116,11 @@ var errNoSuchBlob = errors.New("no such blob")
 
 // planner builds a plan from an inventory.
 type planner struct {
-	opts  *Options
-	br    blobReader
-	p     *plan
-	nodes map[string]*artNode // by "targetRepo@digest"
+	opts   *Options
+	flavor flavor
+	br     blobReader
+	p      *plan
+	nodes  map[string]*artNode // by "targetRepo@digest"
 }
 
 // artNode is one artifact being planned.
@@ -418,7 +419,7 @@ func (pl *planner) resolve(ctx context.Context, repo, project string, d digest.D
 			}
 		}
 	}
-	row, err := deriveArtifact(m, config)
+	row, err := deriveArtifact(m, config, pl.flavor)
 	if err != nil {
 		kind := "bad-manifest"
 		if strings.Contains(err.Error(), "not supported yet") {

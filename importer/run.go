@@ -189,7 +189,7 @@ func run(ctx context.Context, opts Options, committed *bool) (*Report, error) {
 	failpoint(ctx, "scanned")
 
 	// 2. Plan.
-	pl := &planner{opts: &opts, p: newPlan(), br: blobReader{src: src, inHarbor: inHarbor, readHarbor: readHarbor}}
+	pl := &planner{opts: &opts, flavor: flavorOf(schema.Version), p: newPlan(), br: blobReader{src: src, inHarbor: inHarbor, readHarbor: readHarbor}}
 	if err := pl.build(ctx, inv); err != nil {
 		return rep, err
 	}
