@@ -57,7 +57,7 @@ func TestFlavorProcessorKey(t *testing.T) {
 	}
 }
 
-// An OCI 1.1 artifact with the empty config is UNKNOWN with extra_attrs ''
+// An OCI 1.1 artifact with the empty config is UNKNOWN with extra_attrs ”
 // (observed on 2.15.2, harbor-facts §2.7).
 func TestEmptyConfigArtifactIsUnknown(t *testing.T) {
 	config := []byte(`{}`)
