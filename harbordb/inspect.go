@@ -24,6 +24,10 @@ type State struct {
 	// harbor-facts §3.2); StoragePerProject the default limit (absent ⇒ -1).
 	QuotaPerProject   bool
 	StoragePerProject int64
+	// DataMigrations is data_migrations.version, -1 when the table does not
+	// exist (2.0) or is empty. Core 2.1–2.8 re-abstracts every artifact at
+	// start while it is below 30 (harbor-facts §3.3).
+	DataMigrations int64
 }
 
 // ExistingProject is a project row found by name.
@@ -39,7 +43,7 @@ func Inspect(ctx context.Context, db DBTX, b *Batch) (*State, error) {
 	st := &State{
 		Projects: map[string]ExistingProject{}, Repositories: map[string]int64{},
 		Artifacts: map[string]bool{}, Tags: map[string]string{}, Blobs: map[string]bool{},
-		QuotaPerProject: true, StoragePerProject: -1,
+		QuotaPerProject: true, StoragePerProject: -1, DataMigrations: -1,
 	}
 	var projects, repos, digests, blobs []string
 	for _, p := range b.Projects {
@@ -89,7 +93,8 @@ func Inspect(ctx context.Context, db DBTX, b *Batch) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = q("projects", `SELECT p.project_id, p.name, COALESCE(p.registry_id, 0),
+	// registry_id exists since 2.1: read it through to_jsonb so one query serves every schema.
+	err = q("projects", `SELECT p.project_id, p.name, COALESCE((to_jsonb(p)->>'registry_id')::bigint, 0),
 		COALESCE((q.hard->>'storage')::bigint, -1), COALESCE((u.used->>'storage')::bigint, 0)
 		FROM project p
 		LEFT JOIN quota q ON q.reference = 'project' AND q.reference_id = p.project_id::text
@@ -156,6 +161,15 @@ func Inspect(ctx context.Context, db DBTX, b *Batch) (*State, error) {
 		})
 	if err != nil {
 		return nil, err
+	}
+	var hasDM bool
+	if err := db.QueryRow(ctx, `SELECT to_regclass('data_migrations') IS NOT NULL`).Scan(&hasDM); err != nil {
+		return nil, fmt.Errorf("reading data_migrations: %w", err)
+	}
+	if hasDM {
+		if err := db.QueryRow(ctx, `SELECT COALESCE(max(version), -1) FROM data_migrations`).Scan(&st.DataMigrations); err != nil {
+			return nil, fmt.Errorf("reading data_migrations: %w", err)
+		}
 	}
 	return st, nil
 }

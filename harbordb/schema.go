@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -23,14 +24,27 @@ type Schema struct {
 	Tables map[string]bool
 }
 
-// supported lists the schema versions harbor-import writes, with the
-// releases that use them (harbor-facts §3.1).
-var supported = []struct {
+// supported lists the schema versions harbor-import writes: every Harbor
+// 2.x schema (harbor-facts §3.1), including 181 and 190 as on Harbor's main
+// branch. What differs between them is probed (columns, tables) and
+// derived from the version (processor lookup, audit format).
+var supported = func() []struct {
 	version  int64
 	releases string
-}{
-	{180, "2.15.0–2.15.2"},
-}
+} {
+	var out []struct {
+		version  int64
+		releases string
+	}
+	for v, r := range known {
+		out = append(out, struct {
+			version  int64
+			releases string
+		}{v, r})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	return out
+}()
 
 // known maps every released 2.x schema version to its releases (harbor-facts
 // §3.1), so that an unsupported one is named precisely.
@@ -55,11 +69,9 @@ func SupportedVersions() []int64 {
 
 // SupportedSummary describes the supported versions for messages and --help.
 func SupportedSummary() string {
-	var parts []string
-	for _, s := range supported {
-		parts = append(parts, fmt.Sprintf("schema %d (Harbor %s)", s.version, s.releases))
-	}
-	return strings.Join(parts, ", ")
+	first, last := supported[0], supported[len(supported)-1]
+	return fmt.Sprintf("schema %d to %d (Harbor %s to %s, %d schema versions)", first.version, last.version,
+		strings.SplitN(first.releases, "–", 2)[0], last.releases, len(supported))
 }
 
 // probedColumns are the optional columns whose presence changes what is

@@ -32,10 +32,19 @@ type StoredBlob struct {
 // StoredArtifacts streams the artifacts of the given projects (all when
 // empty) or repositories (when given) to fn, in repository, digest order.
 func StoredArtifacts(ctx context.Context, db DBTX, projects, repositories []string, fn func(StoredArtifact) error) error {
+	// artifact_accessory exists since 2.5 (harbor-facts §3.4).
+	var accessories bool
+	if err := db.QueryRow(ctx, `SELECT to_regclass('artifact_accessory') IS NOT NULL`).Scan(&accessories); err != nil {
+		return fmt.Errorf("reading artifacts: %w", err)
+	}
+	accessory := "false"
+	if accessories {
+		accessory = "EXISTS (SELECT 1 FROM artifact_accessory x WHERE x.artifact_id = a.id)"
+	}
 	rows, err := db.Query(ctx, `SELECT a.id, p.name, a.repository_name, a.digest, a.manifest_media_type, COALESCE(a.size, 0),
 		EXISTS (SELECT 1 FROM tag t WHERE t.artifact_id = a.id),
 		EXISTS (SELECT 1 FROM artifact_reference r WHERE r.child_id = a.id),
-		EXISTS (SELECT 1 FROM artifact_accessory x WHERE x.artifact_id = a.id),
+		`+accessory+`,
 		ab.digest_blob, b.id IS NOT NULL, COALESCE(b.size, 0), COALESCE(b.content_type, ''),
 		EXISTS (SELECT 1 FROM project_blob pb WHERE pb.project_id = a.project_id AND pb.blob_id = b.id)
 		FROM artifact a

@@ -844,24 +844,29 @@ func TestRefusedHarbor(t *testing.T) {
 			}
 		}
 	}
-	// Refusals name what was found and what is supported. (170 is Harbor
-	// 2.14.0; when it becomes supported, pick another version here.)
+	// Refusals name what was found and what is supported. Version 15 is
+	// Harbor 1.10's schema; every 2.x schema is supported.
 	supported := harbordb.SupportedSummary()
 	cases := []refusalCase{
-		{name: "schema 170", own: true, want: []error{harbordb.ErrUnsupportedSchema},
+		{name: "schema 15 (Harbor 1.10)", own: true, want: []error{harbordb.ErrUnsupportedSchema},
 			setup: func(t *testing.T, h *harborTarget) (importer.Options, []string) {
-				exec(t, h.dsn, `UPDATE schema_migrations SET version = 170`)
-				return src, []string{"170 (Harbor 2.14.0)", supported}
+				exec(t, h.dsn, `UPDATE schema_migrations SET version = 15`)
+				return src, []string{"15 (not a Harbor 2.x release)", supported}
 			}},
-		{name: "schema 170/empty Harbor", empty: true, want: []error{harbordb.ErrUnsupportedSchema},
+		{name: "schema 15 (Harbor 1.10)/empty Harbor", empty: true, want: []error{harbordb.ErrUnsupportedSchema},
 			setup: func(t *testing.T, h *harborTarget) (importer.Options, []string) {
-				exec(t, h.dsn, `UPDATE schema_migrations SET version = 170`)
-				return src, []string{"170 (Harbor 2.14.0)", supported}
+				exec(t, h.dsn, `UPDATE schema_migrations SET version = 15`)
+				return src, []string{"15 (not a Harbor 2.x release)", supported}
 			}},
-		{name: "schema 170/cli", own: true, cli: true, want: []error{harbordb.ErrUnsupportedSchema},
+		{name: "schema 15 (Harbor 1.10)/cli", own: true, cli: true, want: []error{harbordb.ErrUnsupportedSchema},
 			setup: func(t *testing.T, h *harborTarget) (importer.Options, []string) {
-				exec(t, h.dsn, `UPDATE schema_migrations SET version = 170`)
-				return src, []string{"170 (Harbor 2.14.0)", supported}
+				exec(t, h.dsn, `UPDATE schema_migrations SET version = 15`)
+				return src, []string{"15 (not a Harbor 2.x release)", supported}
+			}},
+		{name: "schema 100 with columns of a later Harbor", own: true, want: []error{harbordb.ErrUnsupportedSchema},
+			setup: func(t *testing.T, h *harborTarget) (importer.Options, []string) {
+				exec(t, h.dsn, `UPDATE schema_migrations SET version = 100`)
+				return src, []string{"schema version 100", "added by a later version", "artifact.artifact_type"}
 			}},
 		{name: "schema 999", own: true, want: []error{harbordb.ErrUnsupportedSchema},
 			setup: func(t *testing.T, h *harborTarget) (importer.Options, []string) {

@@ -34,6 +34,8 @@ type Report struct {
 	NewTags    int              `json:"new_tags"`
 	Present    int              `json:"tags_already_present"`
 	SQLWritten bool             `json:"sql_written"`
+	// Warnings are things the operator should know; they do not stop the import.
+	Warnings []string `json:"warnings,omitempty"`
 	// Verify is the check run after the import (nil when skipped).
 	Verify *VerifyReport `json:"verify,omitempty"`
 
@@ -79,6 +81,9 @@ func (r *Report) WriteText(w io.Writer) {
 	p("Source: %s\nHarbor data: %s\n", r.Source, r.HarborData)
 	if r.SchemaVersion != 0 {
 		p("Harbor schema: %d (Harbor %s)\n", r.SchemaVersion, r.HarborRelease)
+	}
+	for _, w := range r.Warnings {
+		p("WARNING: %s\n", w)
 	}
 	if len(r.Problems) > 0 {
 		p("\nProblems (nothing was written):\n")

@@ -204,6 +204,9 @@ func run(ctx context.Context, opts Options, committed *bool) (*Report, error) {
 		}
 	}
 	rep.fill(p, state)
+	if state != nil && state.DataMigrations >= 0 && state.DataMigrations < 30 && schema.Version >= 40 && schema.Version <= 111 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("data_migrations.version is %d: Harbor core %s re-reads every artifact from the registry at its next start and rewrites its metadata (harbor-facts §3.3); the imported rows will be rewritten the same way a push's would", state.DataMigrations, schema.Releases))
+	}
 	for _, d := range p.blobOrder {
 		b := p.blobs[d]
 		switch {
