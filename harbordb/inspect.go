@@ -20,6 +20,9 @@ type State struct {
 	Tags map[string]string
 	// Blobs holds the digests that have a blob row.
 	Blobs map[string]bool
+	// ProjectBlobs holds "project\x00digest" of the batch's project_blob
+	// pairs that exist: blobs already counted in that project's quota.
+	ProjectBlobs map[string]bool
 	// QuotaPerProject is properties.quota_per_project_enable (absent ⇒ true,
 	// harbor-facts §3.2); StoragePerProject the default limit (absent ⇒ -1).
 	QuotaPerProject   bool
@@ -42,7 +45,7 @@ type ExistingProject struct {
 func Inspect(ctx context.Context, db DBTX, b *Batch) (*State, error) {
 	st := &State{
 		Projects: map[string]ExistingProject{}, Repositories: map[string]int64{},
-		Artifacts: map[string]bool{}, Tags: map[string]string{}, Blobs: map[string]bool{},
+		Artifacts: map[string]bool{}, Tags: map[string]string{}, Blobs: map[string]bool{}, ProjectBlobs: map[string]bool{},
 		QuotaPerProject: true, StoragePerProject: -1, DataMigrations: -1,
 	}
 	var projects, repos, digests, blobs []string
@@ -157,6 +160,19 @@ func Inspect(ctx context.Context, db DBTX, b *Batch) (*State, error) {
 				return err
 			}
 			st.Blobs[d] = true
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	err = q("project blobs", `SELECT p.name, b.digest FROM project_blob pb JOIN project p ON p.project_id = pb.project_id
+		JOIN blob b ON b.id = pb.blob_id WHERE p.name = ANY($1) AND b.digest = ANY($2)`, []any{projects, blobs},
+		func(r pgx.Rows) error {
+			var p, d string
+			if err := r.Scan(&p, &d); err != nil {
+				return err
+			}
+			st.ProjectBlobs[p+"\x00"+d] = true
 			return nil
 		})
 	if err != nil {

@@ -386,3 +386,51 @@ func TestWriteScriptRefusesNUL(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadRefusesQuotaInTheTransaction: the quota guard inside the
+// transaction (usage may change between planning and loading) refuses a
+// batch that takes a project over its limit, and writes nothing.
+func TestLoadRefusesQuotaInTheTransaction(t *testing.T) {
+	ctx := context.Background()
+	srv, why := startServer(t)
+	if srv == nil {
+		t.Skip(why)
+	}
+	conn := connect(t, srv.harborDB(t))
+	if _, err := conn.Exec(ctx, `UPDATE quota SET hard = '{"storage": 10}' WHERE reference_id = '1'`); err != nil {
+		t.Fatal(err)
+	}
+	d := "sha256:" + strings.Repeat("b", 64)
+	b := &harbordb.Batch{
+		Projects:     []harbordb.Project{{Name: "library"}},
+		Repositories: []harbordb.Repository{{Name: "library/q", Project: "library"}},
+		Artifacts: []harbordb.Artifact{{Repository: "library/q", Digest: d, Type: "IMAGE", MediaType: "application/vnd.oci.image.config.v1+json",
+			ManifestMediaType: "application/vnd.oci.image.manifest.v1+json", ArtifactType: "application/vnd.oci.image.config.v1+json", Size: 500}},
+		Tags:          []harbordb.Tag{{Repository: "library/q", Name: "v1", Digest: d}},
+		Blobs:         []harbordb.Blob{{Digest: d, ContentType: "application/vnd.oci.image.manifest.v1+json", Size: 500}},
+		ArtifactBlobs: []harbordb.ArtifactBlob{{ArtifactDigest: d, BlobDigest: d}},
+		ProjectBlobs:  []harbordb.ProjectBlob{{Project: "library", BlobDigest: d}},
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = harbordb.Load(ctx, tx, harbordb.SchemaFor(180), b, nil)
+	_ = tx.Rollback(ctx)
+	if !errors.Is(err, harbordb.ErrQuotaExceeded) || !strings.Contains(err.Error(), "library (limit 10 bytes, usage would be 500)") {
+		t.Fatalf("got %v, want ErrQuotaExceeded naming library's limit and usage", err)
+	}
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM artifact`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("got %d artifacts (%v), want none", n, err)
+	}
+	b.Settings.IgnoreQuota = true
+	tx, err = conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := harbordb.Load(ctx, tx, harbordb.SchemaFor(180), b, nil); err != nil {
+		t.Fatalf("with IgnoreQuota: %v", err)
+	}
+	_ = tx.Rollback(ctx)
+}

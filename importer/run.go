@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -42,7 +43,7 @@ func Run(ctx context.Context, opts Options) (rep *Report, err error) {
 	return rep, err
 }
 
-func run(ctx context.Context, opts Options, committed *bool) (*Report, error) {
+func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr error) {
 	start := time.Now()
 	log := opts.Logger
 	if log == nil {
@@ -146,6 +147,14 @@ func run(ctx context.Context, opts Options, committed *bool) (*Report, error) {
 	// Files: a placer for a real run (it cleans what killed runs left).
 	var placer *fsmove.Placer
 	if !opts.DryRun {
+		// A run that places nothing leaves no trace: the directories it made
+		// for itself go again if they stayed empty (this defer runs last).
+		made := fresh(registryRoot, "docker/registry/v2", ".harbor-import/staging", ".harbor-import/lock")
+		defer func() {
+			if runErr != nil && !*committed {
+				removeIfEmpty(registryRoot, made)
+			}
+		}()
 		fopts := fsmove.Options{Root: registryRoot, Owner: opts.Owner, Strategy: opts.Strategy, Logger: log}
 		// One harbor-import per Harbor: this lock for the files, an advisory
 		// lock in the transaction for the rows.
@@ -233,6 +242,9 @@ func run(ctx context.Context, opts Options, committed *bool) (*Report, error) {
 		}
 		if len(proxies) > 0 {
 			return rep, fmt.Errorf("%w: projects %v are proxy caches, which refuse pushes; import into other projects", ErrConflict, proxies)
+		}
+		if err := quotaCheck(p, state, opts.IgnoreQuota); err != nil {
+			return rep, err
 		}
 		if len(rep.Conflicts) > 0 && !opts.OverwriteTags {
 			return rep, fmt.Errorf("%w: %d tags already exist in Harbor on other digests; --overwrite-tags moves them as a push would; nothing was written:\n%s", ErrConflict, len(rep.Conflicts), listLines(rep.Conflicts, 20))
@@ -420,4 +432,80 @@ func redactErr(err error) error {
 		return errors.New("invalid connection string (not shown: it may hold a password)")
 	}
 	return err
+}
+
+// fresh lists, deepest first, the components of the paths under root that
+// do not exist yet.
+func fresh(root string, paths ...string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, p := range paths {
+		parts := strings.Split(p, "/")
+		for i := len(parts); i > 0; i-- {
+			rel := filepath.Join(parts[:i]...)
+			if seen[rel] {
+				continue
+			}
+			seen[rel] = true
+			if _, err := os.Lstat(filepath.Join(root, rel)); errors.Is(err, os.ErrNotExist) {
+				out = append(out, rel)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return strings.Count(out[i], "/") > strings.Count(out[j], "/") })
+	return out
+}
+
+// removeIfEmpty removes the paths under root that are empty directories or
+// the lock file, deepest first; anything holding data stays.
+func removeIfEmpty(root string, rels []string) {
+	for _, rel := range rels {
+		p := filepath.Join(root, rel)
+		if filepath.Base(rel) == "lock" {
+			if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() {
+				_ = os.Remove(p)
+			}
+			continue
+		}
+		_ = os.Remove(p) // fails, harmlessly, unless p is an empty directory
+	}
+}
+
+// quotaCheck refuses, before anything is written, an import that would take
+// a project over its storage quota, as a push would be refused: usage grows
+// by the blobs not yet associated with the project, foreign layers excepted
+// (harbor-facts §2.5). The transaction checks again with the final numbers.
+func quotaCheck(p *plan, st *harbordb.State, ignore bool) error {
+	if ignore {
+		return nil
+	}
+	size := map[string]int64{}
+	for _, b := range p.batch.Blobs {
+		if b.ContentType != mtForeignLayer {
+			size[b.Digest] = b.Size
+		}
+	}
+	growth := map[string]int64{}
+	for _, pb := range p.batch.ProjectBlobs {
+		if !st.ProjectBlobs[pb.Project+"\x00"+pb.BlobDigest] {
+			growth[pb.Project] += size[pb.BlobDigest]
+		}
+	}
+	var over []string
+	for _, pr := range p.batch.Projects {
+		hard, used := st.StoragePerProject, int64(0)
+		if e, ok := st.Projects[pr.Name]; ok {
+			hard, used = e.Hard, e.Used
+		} else if !st.QuotaPerProject {
+			continue
+		}
+		if hard >= 0 && used+growth[pr.Name] > hard {
+			over = append(over, fmt.Sprintf("%s (limit %d bytes, used %d, the import adds %d)", pr.Name, hard, used, growth[pr.Name]))
+		}
+	}
+	if len(over) > 0 {
+		return fmt.Errorf("%w: a push would be refused; raise the projects' quotas or use --ignore-quota; nothing was written: %s",
+			harbordb.ErrQuotaExceeded, strings.Join(over, ", "))
+	}
+	return nil
 }
