@@ -103,7 +103,7 @@ Run it in a maintenance window, after a backup of the database and data volume.`
 	fl.BoolVar(&f.dryRun, "dry-run", false, "write nothing anywhere: print the plan (and the SQL with --sql-out); with --db reads the database read-only")
 	fl.StringVar(&f.sqlOut, "sql-out", "", "with --dry-run: write the SQL script to this file ('-' for standard output)")
 	fl.BoolVar(&f.filesOnly, "files-only", false, "place the files only and write no row (apply the --dry-run SQL script afterwards)")
-	fl.Int64Var(&f.schemaVersion, "schema-version", 0, "with --dry-run and no --db: the Harbor schema version to plan for (default: newest supported)")
+	fl.Int64Var(&f.schemaVersion, "schema-version", 0, "with --dry-run and no --db: the Harbor schema version to plan for (default 180, Harbor 2.15; see harbor-import version)")
 	fl.StringVarP(&f.output, "output", "o", "text", "report format: text or json")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format on stderr: text or json")
 	fl.CountVarP(&f.verbose, "verbose", "v", "more logs (-v info, -vv debug)")

@@ -58,6 +58,11 @@ var known = map[int64]string{
 	181: "2.15.3", 190: "2.16.0",
 }
 
+// DefaultVersion is the schema a dry run plans for when it cannot read the
+// database: that of the newest Harbor release (181 and 190 exist only on
+// Harbor's main branch).
+const DefaultVersion = 180
+
 // SupportedVersions returns the schema versions harbor-import can write, oldest first.
 func SupportedVersions() []int64 {
 	out := make([]int64, 0, len(supported))

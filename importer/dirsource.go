@@ -2,12 +2,15 @@ package importer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/harbor-import/harbor-import/fsmove"
 	"github.com/harbor-import/harbor-import/internal/regpath"
@@ -18,6 +21,8 @@ import (
 // from it straight into Harbor's staging area.
 type dirSource struct {
 	root, v2 string
+	// pre holds what the prefetcher read ahead of the planner.
+	pre prefetched
 }
 
 func (s *dirSource) describe() string {
@@ -30,21 +35,83 @@ func (s *dirSource) describe() string {
 func (s *dirSource) close() error                 { return nil }
 func (s *dirSource) discardUnused(*fsmove.Placer) {}
 
+// scanWorkers walk repository trees concurrently: on a cold cache the walk
+// waits on the disk, and parallel requests keep it busy.
+const scanWorkers = 8
+
+// foundLink is a link file found by a scan worker.
+type foundLink struct {
+	path string
+	spec regpath.Spec
+	data []byte
+}
+
 func (s *dirSource) scan(ctx context.Context, inv *inventory, env scanEnv) error {
 	repos := filepath.Join(s.v2, "repositories")
 	if !isDir(repos) {
 		return nil // a storage with blobs but no repository imports nothing
 	}
-	n := 0
-	return filepath.WalkDir(repos, func(p string, de fs.DirEntry, err error) error {
+	tops, err := os.ReadDir(repos)
+	if err != nil {
+		return fmt.Errorf("reading source: %w", err)
+	}
+	results := make([][]foundLink, len(tops))
+	errs := make([]error, len(tops))
+	var done atomic.Int64
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range min(scanWorkers, len(tops)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				if ctx.Err() != nil {
+					errs[i] = ctx.Err()
+					continue
+				}
+				results[i], errs[i] = s.walkRepos(filepath.Join(repos, tops[i].Name()))
+				if n := done.Add(int64(len(results[i]))); env.progress != nil {
+					env.progress(int(n), 0)
+				}
+			}
+		}()
+	}
+	for i := range tops {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	// Merge in directory order, so the first error and the inventory do not
+	// depend on scheduling.
+	for i := range tops {
+		if errs[i] != nil {
+			return errs[i]
+		}
+		for _, l := range results[i] {
+			if err := inv.addLink(l.path, l.spec, l.data); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// walkRepos reads the tag and revision links under dir, a directory of
+// repositories/.
+func (s *dirSource) walkRepos(dir string) ([]foundLink, error) {
+	var out []foundLink
+	err := filepath.WalkDir(dir, func(p string, de fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("reading source: %w", err)
 		}
 		if de.IsDir() {
-			switch de.Name() {
-			case "_uploads", "_layers", "index":
-				// Nothing to read there: layer links are rewritten from the manifests,
-				// upload sessions and tag history are not imported.
+			switch {
+			case de.Name() == "_uploads" || de.Name() == "_layers":
+				// Layer links are rewritten from the manifests; upload sessions are not imported.
+				return filepath.SkipDir
+			case de.Name() == "index" && filepath.Base(filepath.Dir(filepath.Dir(p))) == "tags" &&
+				filepath.Base(filepath.Dir(filepath.Dir(filepath.Dir(p)))) == "_manifests":
+				// A tag's history (_manifests/tags/<tag>/index): only current/ says what it points at.
 				return filepath.SkipDir
 			}
 			return nil
@@ -58,26 +125,16 @@ func (s *dirSource) scan(ctx context.Context, inv *inventory, env scanEnv) error
 			return nil
 		}
 		if !de.Type().IsRegular() {
-			return fmt.Errorf("link file %s is not a regular file", p)
+			return fmt.Errorf("%w: link file %s is not a regular file", ErrCorruptSource, p)
 		}
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return fmt.Errorf("reading link file: %w", err)
 		}
-		if err := inv.addLink(p, spec, b); err != nil {
-			return err
-		}
-		n++
-		if n%1000 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if env.progress != nil {
-				env.progress(n, 0)
-			}
-		}
+		out = append(out, foundLink{p, spec, b})
 		return nil
 	})
+	return out, err
 }
 
 func (s *dirSource) blobPath(d digest.Digest) (string, error) {
@@ -89,6 +146,9 @@ func (s *dirSource) blobPath(d digest.Digest) (string, error) {
 }
 
 func (s *dirSource) stat(d digest.Digest) (int64, bool, error) {
+	if size, ok := s.pre.size(d); ok {
+		return size, true, nil
+	}
 	p, err := s.blobPath(d)
 	if err != nil {
 		return 0, false, err
@@ -107,6 +167,12 @@ func (s *dirSource) stat(d digest.Digest) (int64, bool, error) {
 }
 
 func (s *dirSource) read(_ context.Context, d digest.Digest) ([]byte, error) {
+	if b := s.pre.take(d); b != nil {
+		if err := verifyBytes(d, b); err == nil {
+			return b, nil
+		}
+		// A mismatch is reported by reading the file again, below.
+	}
 	p, err := s.blobPath(d)
 	if err != nil {
 		return nil, err
@@ -139,4 +205,132 @@ func (s *dirSource) stage(ctx context.Context, p *fsmove.Placer, d digest.Digest
 		return nil, fmt.Errorf("staging %s: %w", strings.TrimPrefix(src, s.root+"/"), err)
 	}
 	return st, nil
+}
+
+// prefetchWorkers read manifests and configs and stat layers ahead of the
+// planner, which goes through them one by one: on a cold page cache each
+// read waits for the disk, and several requests in flight hide that wait.
+const prefetchWorkers = 8
+
+// prefetchBudget bounds the manifest and config bytes held for the planner;
+// past it the prefetcher still warms the page cache but keeps nothing.
+const prefetchBudget = 64 << 20
+
+// prefetched is what the prefetcher learnt: regular blob files' sizes and
+// small JSON blobs' content (each handed out once).
+type prefetched struct {
+	sizes   sync.Map // digest.Digest -> int64
+	content sync.Map // digest.Digest -> []byte
+	held    atomic.Int64
+}
+
+func (p *prefetched) size(d digest.Digest) (int64, bool) {
+	v, ok := p.sizes.Load(d)
+	if !ok {
+		return 0, false
+	}
+	return v.(int64), true
+}
+
+func (p *prefetched) take(d digest.Digest) []byte {
+	v, ok := p.content.LoadAndDelete(d)
+	if !ok {
+		return nil
+	}
+	b := v.([]byte)
+	p.held.Add(-int64(len(b)))
+	return b
+}
+
+// prefetch starts reading, in the planner's order (sorted repositories and
+// tags), every tagged manifest, its config and children, and stats their
+// layers. The returned func stops it. Anything it cannot read is left for
+// the planner, which reports it.
+func (s *dirSource) prefetch(ctx context.Context, inv *inventory) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	work := make(chan digest.Digest, prefetchWorkers)
+	var seen sync.Map
+	var wg sync.WaitGroup
+	for range prefetchWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range work {
+				s.prefetchManifest(ctx, d, &seen, 0)
+			}
+		}()
+	}
+	go func() {
+		defer close(work)
+		for _, r := range inv.sortedRepos() {
+			links := inv.repos[r]
+			for _, t := range sortedTags(links.tags) {
+				select {
+				case work <- links.tags[t]:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return func() { cancel(); wg.Wait() }
+}
+
+func (s *dirSource) prefetchManifest(ctx context.Context, d digest.Digest, seen *sync.Map, depth int) {
+	if _, dup := seen.LoadOrStore(d, true); dup || ctx.Err() != nil || depth > 4 {
+		return
+	}
+	raw := s.prefetchBlob(d, true)
+	if raw == nil {
+		return
+	}
+	var m struct {
+		Config    *struct{ Digest digest.Digest }
+		Layers    []struct{ Digest digest.Digest }
+		Manifests []struct{ Digest digest.Digest }
+	}
+	if json.Unmarshal(raw, &m) != nil {
+		return
+	}
+	if m.Config != nil && m.Config.Digest.Validate() == nil {
+		s.prefetchBlob(m.Config.Digest, true)
+	}
+	for _, l := range m.Layers {
+		if l.Digest.Validate() == nil {
+			s.prefetchBlob(l.Digest, false)
+		}
+	}
+	for _, c := range m.Manifests {
+		if c.Digest.Validate() == nil {
+			s.prefetchManifest(ctx, c.Digest, seen, depth+1)
+		}
+	}
+}
+
+// prefetchBlob stats blob d and, when read, reads it (a JSON blob the
+// planner will want), keeping it while the budget allows. It returns the
+// content read, or nil.
+func (s *dirSource) prefetchBlob(d digest.Digest, read bool) []byte {
+	p, err := s.blobPath(d)
+	if err != nil {
+		return nil
+	}
+	fi, err := os.Lstat(p)
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil
+	}
+	s.pre.sizes.Store(d, fi.Size())
+	if !read || fi.Size() > maxJSONBlob {
+		return nil
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil
+	}
+	if s.pre.held.Add(int64(len(b))) <= prefetchBudget {
+		s.pre.content.Store(d, b)
+	} else {
+		s.pre.held.Add(-int64(len(b)))
+	}
+	return b
 }

@@ -51,7 +51,8 @@ type Options struct {
 	DryRun bool
 	// SQLOut receives the SQL script (dry run only).
 	SQLOut io.Writer
-	// SchemaVersion to plan for when DryRun has no DSN. Default: the newest supported.
+	// SchemaVersion to plan for when DryRun has no DSN. Default:
+	// harbordb.DefaultVersion, the newest released Harbor's (180, 2.15).
 	SchemaVersion int64
 	// FilesOnly places the files and writes no row (the DBA then applies the script).
 	FilesOnly bool

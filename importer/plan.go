@@ -121,6 +121,8 @@ type planner struct {
 	br     blobReader
 	p      *plan
 	nodes  map[string]*artNode // by "targetRepo@digest"
+	// nodeKeys are nodes' keys in the order they were added (for rollbackTo).
+	nodeKeys []string
 }
 
 // artNode is one artifact being planned.
@@ -281,18 +283,15 @@ func sortedDigests(m map[digest.Digest]bool) []digest.Digest {
 }
 
 // planMark remembers plan lengths so a failed reference leaves no rows.
+// Everything a reference adds is appended, so a mark is a set of lengths
+// (constant time, whatever the plan's size).
 type planMark struct {
-	arts, refs, abs, links, blobOrder int
-	nodes                             map[string]bool
+	arts, refs, abs, links, blobOrder, nodeKeys int
 }
 
 func (pl *planner) mark() planMark {
-	n := make(map[string]bool, len(pl.nodes))
-	for k := range pl.nodes {
-		n[k] = true
-	}
 	p := pl.p
-	return planMark{len(p.batch.Artifacts), len(p.batch.References), len(p.batch.ArtifactBlobs), len(p.links), len(p.blobOrder), n}
+	return planMark{len(p.batch.Artifacts), len(p.batch.References), len(p.batch.ArtifactBlobs), len(p.links), len(p.blobOrder), len(pl.nodeKeys)}
 }
 
 func (pl *planner) rollbackTo(m planMark) {
@@ -305,11 +304,10 @@ func (pl *planner) rollbackTo(m planMark) {
 		delete(p.blobs, d)
 	}
 	p.blobOrder = p.blobOrder[:m.blobOrder]
-	for k := range pl.nodes {
-		if !m.nodes[k] {
-			delete(pl.nodes, k)
-		}
+	for _, k := range pl.nodeKeys[m.nodeKeys:] {
+		delete(pl.nodes, k)
 	}
+	pl.nodeKeys = pl.nodeKeys[:m.nodeKeys]
 }
 
 func (pl *planner) addBlob(d digest.Digest, size int64, contentType string, file, fromHarbor bool) {
@@ -450,6 +448,7 @@ func (pl *planner) resolve(ctx context.Context, repo, project string, d digest.D
 		}
 	}
 	pl.nodes[key] = node
+	pl.nodeKeys = append(pl.nodeKeys, key)
 	reached[d] = true
 	return node, nil
 }

@@ -96,8 +96,7 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 	} else if !opts.FilesOnly {
 		v := opts.SchemaVersion
 		if v == 0 {
-			all := harbordb.SupportedVersions()
-			v = all[len(all)-1]
+			v = harbordb.DefaultVersion
 		}
 		schema = harbordb.SchemaFor(v)
 		if err := schema.Check(); err != nil {
@@ -197,9 +196,15 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 	log.Info("scanned source", "repositories", len(inv.repos), "link_files", inv.linkFiles)
 	failpoint(ctx, "scanned")
 
-	// 2. Plan.
+	// 2. Plan (a directory's blobs are read ahead, in parallel).
+	stopPrefetch := func() {}
+	if d, ok := src.(*dirSource); ok {
+		stopPrefetch = d.prefetch(ctx, inv)
+	}
 	pl := &planner{opts: &opts, flavor: flavorOf(schema.Version), p: newPlan(), br: blobReader{src: src, inHarbor: inHarbor, readHarbor: readHarbor}}
-	if err := pl.build(ctx, inv); err != nil {
+	err = pl.build(ctx, inv)
+	stopPrefetch()
+	if err != nil {
 		return rep, err
 	}
 	p := pl.p
