@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/harbor-import/harbor-import/internal/units"
 	"io"
 	"log/slog"
 	"os"
@@ -291,7 +292,7 @@ func checkSpace(ctx context.Context, registry, src string, owner fsmove.Owner, a
 		return
 	}
 	if src == "" {
-		add(CheckDiskSpace, StatusOK, "%s free on %s (no --src to compare with)", humanBytes(free), registry)
+		add(CheckDiskSpace, StatusOK, "%s free on %s (no --src to compare with)", units.Bytes(free), registry)
 		return
 	}
 	si, err := measureSource(ctx, src)
@@ -310,10 +311,10 @@ func checkSpace(ctx context.Context, registry, src string, owner fsmove.Owner, a
 		} else {
 			how = "blobs streamed from the tarball"
 		}
-		add(CheckSource, StatusOK, "tarball %s, %s", src, humanBytes(si.bytes))
+		add(CheckSource, StatusOK, "tarball %s, %s", src, units.Bytes(si.bytes))
 		add(CheckPlacement, StatusOK, "tarball: every blob is copied (streamed and verified)")
 	default:
-		add(CheckSource, StatusOK, "directory %s: %d blobs, %s", src, si.blobs, humanBytes(si.bytes))
+		add(CheckSource, StatusOK, "directory %s: %d blobs, %s", src, si.blobs, units.Bytes(si.bytes))
 		same := false
 		if isDirPath(si.blobsDir) {
 			same, err = sameMount(si.blobsDir, registry)
@@ -326,16 +327,16 @@ func checkSpace(ctx context.Context, registry, src string, owner fsmove.Owner, a
 			add(CheckPlacement, StatusOK, "source and data volume share a filesystem and mount: blobs are hardlinked (the source files become Harbor's, owned %d:%d; treat the source as read-only afterwards, or use --strategy copy)", owner.UID, owner.GID)
 		} else {
 			need, how = si.bytes, "blobs copied"
-			add(CheckPlacement, StatusOK, "source is on another filesystem or mount: blobs are copied (%s)", humanBytes(si.bytes))
+			add(CheckPlacement, StatusOK, "source is on another filesystem or mount: blobs are copied (%s)", units.Bytes(si.bytes))
 		}
 	}
 	switch {
 	case free < need:
-		add(CheckDiskSpace, StatusFail, "%s free on %s, %s need up to %s", humanBytes(free), registry, how, humanBytes(need))
+		add(CheckDiskSpace, StatusFail, "%s free on %s, %s need up to %s", units.Bytes(free), registry, how, units.Bytes(need))
 	case free < need+need/10+spaceMargin:
-		add(CheckDiskSpace, StatusWarn, "%s free on %s, %s need up to %s: little left afterwards", humanBytes(free), registry, how, humanBytes(need))
+		add(CheckDiskSpace, StatusWarn, "%s free on %s, %s need up to %s: little left afterwards", units.Bytes(free), registry, how, units.Bytes(need))
 	default:
-		add(CheckDiskSpace, StatusOK, "%s free on %s, %s need up to %s (blobs Harbor has already are skipped)", humanBytes(free), registry, how, humanBytes(need))
+		add(CheckDiskSpace, StatusOK, "%s free on %s, %s need up to %s (blobs Harbor has already are skipped)", units.Bytes(free), registry, how, units.Bytes(need))
 	}
 }
 
@@ -414,7 +415,7 @@ func checkQuota(ctx context.Context, conn *pgx.Conn, cfg *Config, add func(strin
 		case st.StoragePerProject < 0:
 			settings = "quota per project is on; new projects get no storage limit (storage_per_project -1); existing limits are enforced unless --ignore-quota"
 		default:
-			settings = fmt.Sprintf("quota per project is on; new projects get %s (storage_per_project); existing limits are enforced unless --ignore-quota", humanBytes(st.StoragePerProject))
+			settings = fmt.Sprintf("quota per project is on; new projects get %s (storage_per_project); existing limits are enforced unless --ignore-quota", units.Bytes(st.StoragePerProject))
 		}
 	} else {
 		status, settings = StatusWarn, "quota settings not read (no database)"

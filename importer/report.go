@@ -2,6 +2,7 @@ package importer
 
 import (
 	"fmt"
+	"github.com/harbor-import/harbor-import/internal/units"
 	"io"
 	"sort"
 	"strings"
@@ -113,11 +114,11 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	p("\n")
 	b := r.Blobs
-	p("Blobs: %d (%s)", b.Total, humanBytes(b.Bytes))
+	p("Blobs: %d (%s)", b.Total, units.Bytes(b.Bytes))
 	if r.Mode == "dry-run" {
 		p(", to place by %s: %d, already in Harbor: %d", b.Method, b.Total-b.Existing-b.NoData, b.Existing)
 	} else {
-		p(": linked %d, copied %d, streamed %d, already present %d; %s written; %d link files", b.Linked, b.Copied, b.Streamed, b.Existing, humanBytes(b.Written), b.Links)
+		p(": linked %d, copied %d, streamed %d, already present %d; %s written; %d link files", b.Linked, b.Copied, b.Streamed, b.Existing, units.Bytes(b.Written), b.Links)
 	}
 	if b.NoData > 0 {
 		p("; %d without data (foreign layers)", b.NoData)
@@ -155,25 +156,13 @@ func (r *Report) WriteText(w io.Writer) {
 	p("Time: %.1fs\n", r.DurationSeconds)
 }
 
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
 func (r *Report) fill(p *plan, st *harbordb.State) {
 	r.Repositories = p.repos
 	r.UntaggedSkipped = p.untagged
 	r.Excluded = p.excluded
 	r.Skipped = p.skipped
 	r.Problems = p.problems
+	r.Warnings = append(r.Warnings, p.warnings...)
 	r.Artifacts = len(p.batch.Artifacts)
 	r.Tags = len(p.batch.Tags)
 	r.Blobs.Total = len(p.blobs)
