@@ -120,52 +120,14 @@ func checkTags(t *testing.T, conn *pgx.Conn, fx *testenv.Fixture) {
 }
 
 // checkInvariants checks what Harbor's GC and quota rely on (harbor-facts §6, §2.5).
-func checkInvariants(t *testing.T, conn *pgx.Conn) {
+func checkInvariants(t *testing.T, db testenv.Querier) {
 	t.Helper()
-	ctx := context.Background()
-	queries := map[string]string{
-		"artifact without its (manifest, manifest) artifact_blob row": `SELECT a.repository_name || '@' || a.digest FROM artifact a
-			WHERE NOT EXISTS (SELECT 1 FROM artifact_blob ab WHERE ab.digest_af = a.digest AND ab.digest_blob = a.digest)`,
-		"artifact_blob without a blob row": `SELECT ab.digest_af || ' -> ' || ab.digest_blob FROM artifact_blob ab
-			WHERE NOT EXISTS (SELECT 1 FROM blob b WHERE b.digest = ab.digest_blob)`,
-		"artifact blob without project_blob in the artifact's project": `SELECT a.repository_name || ' ' || ab.digest_blob FROM artifact a
-			JOIN artifact_blob ab ON ab.digest_af = a.digest JOIN blob b ON b.digest = ab.digest_blob
-			WHERE NOT EXISTS (SELECT 1 FROM project_blob pb WHERE pb.project_id = a.project_id AND pb.blob_id = b.id)`,
-		"untagged artifact that is neither an index child nor an accessory": `SELECT a.repository_name || '@' || a.digest FROM artifact a
-			WHERE NOT EXISTS (SELECT 1 FROM tag t WHERE t.artifact_id = a.id)
-			AND NOT EXISTS (SELECT 1 FROM artifact_reference r WHERE r.child_id = a.id)
-			AND NOT EXISTS (SELECT 1 FROM artifact_accessory x WHERE x.artifact_id = a.id)`,
-		"artifact whose project differs from its repository's": `SELECT a.repository_name FROM artifact a JOIN repository r ON r.repository_id = a.repository_id
-			WHERE a.project_id <> r.project_id OR a.repository_name <> r.name`,
-		"manifest blob with a non-manifest content type": `SELECT b.digest || ' ' || b.content_type FROM artifact a JOIN blob b ON b.digest = a.digest
-			WHERE b.content_type <> a.manifest_media_type`,
-		"quota usage that is not the sum of the project's blobs": `SELECT p.name || ' used=' || (u.used->>'storage') || ' sum=' || COALESCE(s.sum, 0) FROM project p
-			JOIN quota q ON q.reference = 'project' AND q.reference_id = p.project_id::text JOIN quota_usage u ON u.id = q.id
-			LEFT JOIN (SELECT pb.project_id, sum(b.size) AS sum FROM project_blob pb JOIN blob b ON b.id = pb.blob_id
-			  WHERE b.content_type <> 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip' GROUP BY pb.project_id) s ON s.project_id = p.project_id
-			WHERE (u.used->>'storage')::bigint <> COALESCE(s.sum, 0)`,
-		"project without quota pair of the same id": `SELECT p.name FROM project p WHERE NOT EXISTS (SELECT 1 FROM quota q JOIN quota_usage u ON u.id = q.id
-			WHERE q.reference = 'project' AND q.reference_id = p.project_id::text AND u.reference_id = q.reference_id)`,
-		"project without owner membership, metadata or CVE allowlist": `SELECT p.name FROM project p
-			WHERE NOT EXISTS (SELECT 1 FROM project_member m WHERE m.project_id = p.project_id AND m.entity_id = p.owner_id AND m.entity_type = 'u' AND m.role = 1)
-			OR NOT EXISTS (SELECT 1 FROM project_metadata md WHERE md.project_id = p.project_id AND md.name = 'public')
-			OR NOT EXISTS (SELECT 1 FROM cve_allowlist c WHERE c.project_id = p.project_id)`,
-		"artifact size not manifest + referenced sizes": `SELECT a.repository_name || '@' || a.digest || ' size=' || a.size FROM artifact a
-			WHERE NOT EXISTS (SELECT 1 FROM artifact_reference r WHERE r.parent_id = a.id)
-			AND a.size <> (SELECT sum(b.size) FROM artifact_blob ab JOIN blob b ON b.digest = ab.digest_blob WHERE ab.digest_af = a.digest)`,
+	bad, err := testenv.HarborInvariants(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for what, q := range queries {
-		rows, err := conn.Query(ctx, q)
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		bad, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		if len(bad) > 0 {
-			t.Errorf("%s: %v", what, bad)
-		}
+	for _, b := range bad {
+		t.Error(b)
 	}
 }
 

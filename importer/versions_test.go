@@ -156,7 +156,7 @@ func checkInvariantsVersion(t *testing.T, conn *pgx.Conn, v int) {
 			t.Fatal(err)
 		}
 	}
-	checkInvariants(t, tx.Conn())
+	checkInvariants(t, tx)
 }
 
 // TestDataMigrationsWarning: on Harbor 2.1–2.8 whose core has not yet
