@@ -11,10 +11,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 )
 
@@ -76,30 +74,19 @@ exec setpriv --reuid=postgres --regid=postgres --init-groups \
 // The first build takes about a minute and needs root and debootstrap
 // (scripts/setup-test-deps.sh installs it).
 func EnsurePostgresImage(ctx context.Context, logf func(format string, args ...any)) error {
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
-	cli, err := dockerClient(ctx)
-	if err != nil {
-		return err
-	}
-	defer cli.Close()
-
-	if ok, err := imageExists(ctx, cli, PostgresImage); err != nil || ok {
-		return err
-	}
-
-	unlock, err := lockFile(ctx, imageLockPath)
-	if err != nil {
-		return fmt.Errorf("locking image build: %w", err)
-	}
-	defer unlock()
-
-	// Another process may have built it while we waited for the lock.
-	if ok, err := imageExists(ctx, cli, PostgresImage); err != nil || ok {
-		return err
-	}
-	return buildPostgresImage(ctx, cli, logf)
+	return ensureDebianImage(ctx, debianImage{
+		ref:     PostgresImage,
+		lock:    imageLockPath,
+		include: "postgresql-15",
+		check:   "usr/lib/postgresql/15/bin/postgres",
+		startAt: entrypointPath,
+		start:   entrypoint,
+		changes: []string{fmt.Sprintf("CMD [%q]", entrypointPath), "EXPOSE 5432/tcp"},
+		message: "harbor-import testenv: debootstrap bookworm postgresql-15",
+		// The cluster the package created is not used: the start script makes one.
+		trimming: []string{"var/cache/apt/archives/*.deb", "var/lib/apt/lists/*_*",
+			"var/lib/postgresql/15/main", "etc/postgresql/15/main"},
+	}, logf)
 }
 
 func imageExists(ctx context.Context, cli *testcontainers.DockerClient, ref string) (bool, error) {
@@ -114,51 +101,6 @@ func imageExists(ctx context.Context, cli *testcontainers.DockerClient, ref stri
 	}
 }
 
-func buildPostgresImage(ctx context.Context, cli *testcontainers.DockerClient, logf func(string, ...any)) (rerr error) {
-	debootstrap, err := findDebootstrap()
-	if err != nil {
-		return err
-	}
-	mirror, err := DebianMirror()
-	if err != nil {
-		return err
-	}
-
-	dir, err := os.MkdirTemp("", "harbor-import-pg-rootfs-")
-	if err != nil {
-		return fmt.Errorf("creating build directory: %w", err)
-	}
-	defer func() {
-		// debootstrap mounts proc and sys in the target; never delete through a mount.
-		if err := unmountUnder(dir); err != nil {
-			rerr = errors.Join(rerr, fmt.Errorf("unmounting under %s (left in place): %w", dir, err))
-			return
-		}
-		if err := os.RemoveAll(dir); err != nil {
-			rerr = errors.Join(rerr, fmt.Errorf("removing build directory: %w", err))
-		}
-	}()
-	rootfs := filepath.Join(dir, "rootfs")
-
-	start := time.Now()
-	logf("testenv: building %s: debootstrap %s from %s", PostgresImage, debianSuite, mirror)
-	cmd := exec.CommandContext(ctx, debootstrap, "--variant=minbase", "--include=postgresql-15", debianSuite, rootfs, mirror)
-	killGroupOnCancel(cmd)
-	if err := runLogged(cmd, logf); err != nil {
-		return fmt.Errorf("running debootstrap: %w", err)
-	}
-	if err := finishRootfs(rootfs); err != nil {
-		return err
-	}
-	logf("testenv: debootstrap done in %s; importing into docker", time.Since(start).Round(time.Second))
-
-	if err := importRootfs(ctx, cli, rootfs); err != nil {
-		return err
-	}
-	logf("testenv: built %s in %s", PostgresImage, time.Since(start).Round(time.Second))
-	return nil
-}
-
 func findDebootstrap() (string, error) {
 	if p, err := exec.LookPath("debootstrap"); err == nil {
 		return p, nil
@@ -170,76 +112,6 @@ func findDebootstrap() (string, error) {
 		}
 	}
 	return "", ErrDebootstrapMissing
-}
-
-// finishRootfs adds the start script and drops what the image does not
-// need: downloaded packages, apt lists and the cluster the package created.
-func finishRootfs(rootfs string) error {
-	if _, err := os.Stat(filepath.Join(rootfs, "usr/lib/postgresql/15/bin/postgres")); err != nil {
-		return fmt.Errorf("checking debootstrap result: %w", err)
-	}
-	ep := filepath.Join(rootfs, entrypointPath)
-	if err := os.MkdirAll(filepath.Dir(ep), 0o755); err != nil {
-		return fmt.Errorf("writing start script: %w", err)
-	}
-	if err := os.WriteFile(ep, []byte(entrypoint), 0o755); err != nil {
-		return fmt.Errorf("writing start script: %w", err)
-	}
-	for _, pattern := range []string{
-		"var/cache/apt/archives/*.deb",
-		"var/lib/apt/lists/*_*",
-		"var/lib/postgresql/15/main",
-		"etc/postgresql/15/main",
-	} {
-		matches, err := filepath.Glob(filepath.Join(rootfs, pattern))
-		if err != nil {
-			return fmt.Errorf("trimming rootfs: %w", err)
-		}
-		for _, m := range matches {
-			if err := os.RemoveAll(m); err != nil {
-				return fmt.Errorf("trimming rootfs: %w", err)
-			}
-		}
-	}
-	return nil
-}
-
-// importRootfs streams `tar -c` of rootfs into the engine's image import
-// and tags the result PostgresImage.
-func importRootfs(ctx context.Context, cli *testcontainers.DockerClient, rootfs string) (rerr error) {
-	tarCmd := exec.CommandContext(ctx, "tar", "-C", rootfs, "--numeric-owner", "-c", ".")
-	stdout, err := tarCmd.StdoutPipe()
-	if err != nil {
-		return fmt.Errorf("starting tar: %w", err)
-	}
-	var tarErr strings.Builder
-	tarCmd.Stderr = &tarErr
-	if err := tarCmd.Start(); err != nil {
-		return fmt.Errorf("starting tar: %w", err)
-	}
-	defer func() {
-		// Unblock tar if the import stopped reading early.
-		_, _ = io.Copy(io.Discard, stdout)
-		if err := tarCmd.Wait(); err != nil {
-			rerr = errors.Join(rerr, fmt.Errorf("running tar of rootfs: %w: %s", err, strings.TrimSpace(tarErr.String())))
-		}
-	}()
-
-	res, err := cli.ImageImport(ctx,
-		client.ImageImportSource{Source: stdout, SourceName: "-"},
-		PostgresImage,
-		client.ImageImportOptions{
-			Message: "harbor-import testenv: debootstrap bookworm postgresql-15",
-			Changes: []string{
-				fmt.Sprintf("CMD [%q]", entrypointPath),
-				"EXPOSE 5432/tcp",
-			},
-		})
-	if err != nil {
-		return fmt.Errorf("importing image %s: %w", PostgresImage, err)
-	}
-	defer res.Close()
-	return readJSONMessages(res)
 }
 
 // readJSONMessages drains a Docker progress stream and returns the first
