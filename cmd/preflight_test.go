@@ -239,6 +239,14 @@ func TestHarborYMLWiring(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(data, "registry", "docker", "registry", "v2", "blobs")); err != nil {
 			t.Errorf("nothing placed in the discovered data_volume: %v", err)
 		}
+		// verify finds the same Harbor by itself and checks what was imported.
+		stdout, stderr, err = runHarborImport(t, "verify", "--harbor-yml", yml, "--deep")
+		if err != nil || !strings.Contains(stdout, "0 problems") || !strings.Contains(stderr, "Harbor on this host:") {
+			t.Errorf("verify --harbor-yml: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+		}
+		if strings.Contains(stdout, "Checked 0 artifacts") {
+			t.Errorf("verify checked nothing:\n%s", stdout)
+		}
 	})
 	t.Logf("total %s", time.Since(start).Round(time.Millisecond))
 }
