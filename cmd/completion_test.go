@@ -2,6 +2,7 @@ package cmd_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -111,5 +112,28 @@ func TestHelpExamples(t *testing.T) {
 		if !strings.Contains(stdout, w) {
 			t.Errorf("harbor-import --help lacks %q", w)
 		}
+	}
+}
+
+func TestVersionJSON(t *testing.T) {
+	c := cmd.NewRootCmd()
+	var out bytes.Buffer
+	c.SetOut(&out)
+	c.SetArgs([]string{"version", "-o", "json"})
+	if err := c.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Version   string `json:"version"`
+		Supported []struct {
+			Version  int64  `json:"schema_version"`
+			Releases string `json:"harbor_releases"`
+		} `json:"supported"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &v); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out.String())
+	}
+	if len(v.Supported) != 30 || v.Supported[0].Version != 30 || v.Supported[0].Releases != "2.0.0–2.0.2" {
+		t.Errorf("got %+v, want 30 schemas from 30 (2.0.0–2.0.2)", v.Supported)
 	}
 }

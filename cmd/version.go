@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"encoding/json"
 	"fmt"
 	"runtime"
 
@@ -9,14 +10,41 @@ import (
 )
 
 func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
+	var output string
+	c := &cobra.Command{
 		Use:   "version",
 		Short: "Print the version and the Harbor versions this build supports",
-		Args:  cobra.NoArgs,
+		Example: `  harbor-import version
+  harbor-import version -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(cmd.OutOrStdout(), "harbor-import %s (commit %s, %s)\nsupports %s\n",
-				Version, Commit, runtime.Version(), harbordb.SupportedSummary())
-			return nil
+			out := cmd.OutOrStdout()
+			switch output {
+			case "text":
+				fmt.Fprintf(out, "harbor-import %s (commit %s, %s)\nsupports %s\n",
+					Version, Commit, runtime.Version(), harbordb.SupportedSummary())
+				return nil
+			case "json":
+				type schema struct {
+					Version  int64  `json:"schema_version"`
+					Releases string `json:"harbor_releases"`
+				}
+				v := struct {
+					Version   string   `json:"version"`
+					Commit    string   `json:"commit"`
+					Go        string   `json:"go"`
+					Supported []schema `json:"supported"`
+				}{Version: Version, Commit: Commit, Go: runtime.Version()}
+				for _, s := range harbordb.SupportedVersions() {
+					v.Supported = append(v.Supported, schema{s, harbordb.ReleasesOf(s)})
+				}
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(v)
+			}
+			return fmt.Errorf("--output must be text or json, not %q", output)
 		},
 	}
+	c.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	return c
 }
