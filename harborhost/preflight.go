@@ -206,35 +206,7 @@ func Preflight(ctx context.Context, opts PreflightOptions) *PreflightReport {
 	}
 
 	// Harbor's services and what may write while importing.
-	names := append([]string{opts.DBContainer}, DefaultServices...)
-	dctx, cancel := context.WithTimeout(ctx, dockerTimeout)
-	list, dockerErr := opts.Docker.Containers(dctx, names...)
-	cancel()
-	state := map[string]string{}
-	if dockerErr != nil {
-		add(CheckServices, StatusWarn, "cannot ask Docker (%v): check by hand which Harbor containers run", dockerErr)
-	} else {
-		for _, c := range list {
-			state[c.Name] = c.State
-		}
-		var running, stopped, absent []string
-		for _, n := range names {
-			switch s, ok := state[n]; {
-			case !ok:
-				absent = append(absent, n)
-			case s == "running":
-				running = append(running, n)
-			default:
-				stopped = append(stopped, n+" ("+s+")")
-			}
-		}
-		if len(running)+len(stopped) == 0 {
-			add(CheckServices, StatusWarn, "no Harbor container found (%s): not a docker-compose install, or other container names", strings.Join(names, ", "))
-		} else {
-			add(CheckServices, StatusOK, "running: %s; stopped: %s; absent: %s", list0(running), list0(stopped), list0(absent))
-		}
-	}
-	checkWrites(ctx, conn, dockerErr == nil && len(state) > 0, state, add)
+	checkActivity(ctx, conn, opts.Docker, opts.DBContainer, add)
 
 	// Settings.
 	checkQuota(ctx, conn, opts.Config, add)
@@ -357,6 +329,63 @@ func connect(ctx context.Context, dsn string) (*pgx.Conn, error) {
 		return nil, fmt.Errorf("connecting to %s:%d/%s as %s: %w", cfg.Host, cfg.Port, cfg.Database, cfg.User, err)
 	}
 	return conn, nil
+}
+
+// checkActivity reports which of Harbor's containers run and whether
+// anything else can write to Harbor meanwhile (read-only mode).
+func checkActivity(ctx context.Context, conn *pgx.Conn, docker *Docker, dbContainer string, add func(string, Status, string, ...any)) {
+	names := append([]string{dbContainer}, DefaultServices...)
+	dctx, cancel := context.WithTimeout(ctx, dockerTimeout)
+	list, dockerErr := docker.Containers(dctx, names...)
+	cancel()
+	state := map[string]string{}
+	if dockerErr != nil {
+		add(CheckServices, StatusWarn, "cannot ask Docker (%v): check by hand which Harbor containers run", dockerErr)
+	} else {
+		for _, c := range list {
+			state[c.Name] = c.State
+		}
+		var running, stopped, absent []string
+		for _, n := range names {
+			switch s, ok := state[n]; {
+			case !ok:
+				absent = append(absent, n)
+			case s == "running":
+				running = append(running, n)
+			default:
+				stopped = append(stopped, n+" ("+s+")")
+			}
+		}
+		if len(running)+len(stopped) == 0 {
+			add(CheckServices, StatusWarn, "no Harbor container found (%s): not a docker-compose install, or other container names", strings.Join(names, ", "))
+		} else {
+			add(CheckServices, StatusOK, "running: %s; stopped: %s; absent: %s", list0(running), list0(stopped), list0(absent))
+		}
+	}
+	checkWrites(ctx, conn, dockerErr == nil && len(state) > 0, state, add)
+}
+
+// Activity reports, for an import about to start, whether Harbor's
+// services look active and whether Harbor is in read-only mode: the
+// services and writes checks of Preflight, and nothing else. dsn may be ""
+// (read-only mode is then unknown); docker nil means NewDocker("").
+func Activity(ctx context.Context, dsn string, docker *Docker) []Check {
+	if docker == nil {
+		docker = NewDocker("")
+	}
+	var out []Check
+	add := func(name string, s Status, format string, args ...any) {
+		out = append(out, Check{Name: name, Status: s, Reason: fmt.Sprintf(format, args...)})
+	}
+	var conn *pgx.Conn
+	if dsn != "" {
+		if c, err := connect(ctx, dsn); err == nil {
+			conn = c
+			defer conn.Close(context.WithoutCancel(ctx))
+		}
+	}
+	checkActivity(ctx, conn, docker, "harbor-db", add)
+	return out
 }
 
 func where(conn *pgx.Conn) string {

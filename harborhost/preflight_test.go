@@ -174,3 +174,17 @@ func TestPreflightOwnership(t *testing.T) {
 	rep := harborhost.Preflight(context.Background(), harborhost.PreflightOptions{HarborData: data, Docker: noDocker(t)})
 	wantChecks(t, rep, want{harborhost.CheckOwnership: {harborhost.StatusWarn, "registry/docker/registry/v2 is 0:0, want 10000:10000"}})
 }
+
+// TestActivityWithoutDocker: with no engine to ask and no database, the
+// import is told that it cannot tell whether Harbor runs or is read-only.
+func TestActivityWithoutDocker(t *testing.T) {
+	checks := harborhost.Activity(t.Context(), "", harborhost.NewDocker(filepath.Join(t.TempDir(), "no.sock")))
+	if len(checks) != 2 || checks[0].Name != harborhost.CheckServices || checks[1].Name != harborhost.CheckWrites {
+		t.Fatalf("got %+v, want the services and writes checks", checks)
+	}
+	for _, c := range checks {
+		if c.Status != harborhost.StatusWarn {
+			t.Errorf("%s: got %s (%s), want WARN", c.Name, c.Status, c.Reason)
+		}
+	}
+}
