@@ -94,3 +94,17 @@ func writeNextSteps(w io.Writer, h *harborhost.Host, rep *importer.Report) {
 		fmt.Fprintf(w, "  %d. %s\n", i+1, s)
 	}
 }
+
+// reportActivity tells, before an import writes anything, whether Harbor's
+// services look active and whether Harbor is read-only (the import stays
+// consistent either way: Harbor's caches hold only what exists, harbor-facts
+// §5; but a push or GC meanwhile is better avoided).
+func reportActivity(cmd *cobra.Command, dsn string) {
+	for _, c := range harborhost.Activity(cmd.Context(), dsn, nil) {
+		label := "note"
+		if c.Status != harborhost.StatusOK {
+			label = "warning"
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s\n", label, c.Reason)
+	}
+}

@@ -36,6 +36,7 @@ type importFlags struct {
 	schemaVersion                       int64
 	verbose                             int
 	noProgress, noVerify                bool
+	includeUntagged                     bool
 	harborYML                           string
 }
 
@@ -97,6 +98,7 @@ Run it in a maintenance window, after a backup of the database and data volume.`
 	fl.BoolVar(&f.skipInvalid, "skip-invalid", false, "skip (and report) references whose names Harbor refuses or whose content is not supported, instead of refusing the import")
 	fl.BoolVar(&f.overwrite, "overwrite-tags", false, "move tags that already exist in Harbor on other digests, as a push would (clear Harbor's cache afterwards if it is enabled)")
 	fl.BoolVar(&f.ignoreQuota, "ignore-quota", false, "import even when a project's storage quota would be exceeded (a push would be refused)")
+	fl.BoolVar(&f.includeUntagged, "include-untagged", false, "also import untagged manifests (Harbor's GC deletes untagged artifacts unless they are index children or accessories)")
 	fl.StringVar(&f.owner, "owner", "10000:10000", "uid:gid of every file and directory written (Harbor's registry runs as 10000:10000)")
 	fl.StringVar(&f.strategy, "strategy", "auto", "how blobs from a directory are placed: auto (hardlink, copy across filesystems), link, copy")
 	fl.BoolVar(&f.verify, "verify", false, "hash every blob taken from a directory (tarball blobs are always verified while they stream)")
@@ -124,7 +126,7 @@ func runImport(cmd *cobra.Command, f *importFlags) error {
 	opts := importer.Options{
 		Source: f.src, HarborData: f.harborData, DSN: f.db, DefaultProject: f.defaultProject,
 		Public: f.public, Include: f.include, Exclude: f.exclude, SkipInvalid: f.skipInvalid,
-		OverwriteTags: f.overwrite, IgnoreQuota: f.ignoreQuota, Verify: f.verify,
+		OverwriteTags: f.overwrite, IgnoreQuota: f.ignoreQuota, IncludeUntagged: f.includeUntagged, Verify: f.verify,
 		DryRun: f.dryRun, FilesOnly: f.filesOnly, NoVerify: f.noVerify, SchemaVersion: f.schemaVersion, Version: Version,
 	}
 	if f.output != "text" && f.output != "json" {
@@ -148,6 +150,9 @@ func runImport(cmd *cobra.Command, f *importFlags) error {
 	host, err := discoverForImport(cmd, f.harborYML, &opts)
 	if err != nil {
 		return err
+	}
+	if !opts.DryRun && opts.Source != "" && opts.HarborData != "" {
+		reportActivity(cmd, opts.DSN)
 	}
 	if f.sqlOut != "" {
 		if !f.dryRun {

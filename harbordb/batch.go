@@ -22,6 +22,9 @@ type Batch struct {
 	ArtifactBlobs []ArtifactBlob
 	// ProjectBlobs: every blob each project uses, manifests included (harbor-facts §2.11).
 	ProjectBlobs []ProjectBlob
+	// Accessories: artifact_accessory rows (harbor-facts §2.13), written
+	// only where the schema has the table (2.5+).
+	Accessories []Accessory
 }
 
 // Settings are the import-wide choices, written to the settings staging table.
@@ -63,6 +66,10 @@ type Artifact struct {
 	// Annotations is JSON, or "" for NULL.
 	Annotations string
 	Icon        string
+	// FillsSubjects: a push of this artifact sets subject_artifact_id of
+	// the accessories that already name it (repository and digest) as their
+	// subject (Harbor 2.9.2+ subject middleware, harbor-facts §2.13).
+	FillsSubjects bool
 }
 
 // ArtifactReference is an index → child row (harbor-facts §2.12).
@@ -95,6 +102,25 @@ type Blob struct {
 type ArtifactBlob struct {
 	ArtifactDigest string
 	BlobDigest     string
+}
+
+// Accessory is an artifact_accessory row (harbor-facts §2.13): the
+// artifact Digest of Repository is an accessory of SubjectDigest in the same
+// repository. subject_artifact_id is resolved when written (0 when the
+// subject is not an artifact, 2.8+; no row at all before 2.8, where the
+// column had a foreign key and the middleware failed), size is the
+// accessory artifact's size (2.8+) or its manifest's length (2.5–2.7).
+type Accessory struct {
+	Repository    string
+	Digest        string
+	SubjectDigest string
+	// Type: signature.cosign, signature.notation, sbom.harbor, subject.accessory, accelerator.nydus.
+	Type string
+	// ManifestSize is the accessory manifest's length in bytes.
+	ManifestSize int64
+	// Source is artifact_accessory.source (2.16+): "local" from the subject
+	// middleware, "" from the legacy cosign middleware.
+	Source string
 }
 
 // ProjectBlob is a project_blob row (harbor-facts §2.11).
@@ -164,12 +190,12 @@ var stagingTables = []staging{
 		}},
 	{"harbor_import_artifact", []column{{"ord", "integer"}, {"repository", "text"}, {"digest", "text"}, {"type", "text"},
 		{"media_type", "text"}, {"manifest_media_type", "text"}, {"artifact_type", "text"}, {"size", "bigint"},
-		{"extra_attrs", "text"}, {"annotations", "jsonb"}, {"icon", "text"}},
+		{"extra_attrs", "text"}, {"annotations", "jsonb"}, {"icon", "text"}, {"fills_subjects", "boolean"}},
 		func(b *Batch) [][]any {
 			out := make([][]any, len(b.Artifacts))
 			for i, a := range b.Artifacts {
 				out[i] = []any{int32(i), a.Repository, a.Digest, a.Type, a.MediaType, a.ManifestMediaType, a.ArtifactType,
-					a.Size, a.ExtraAttrs, orNull(a.Annotations), a.Icon}
+					a.Size, a.ExtraAttrs, orNull(a.Annotations), a.Icon, a.FillsSubjects}
 			}
 			return out
 		}},
@@ -195,6 +221,15 @@ var stagingTables = []staging{
 			out := make([][]any, len(b.ArtifactBlobs))
 			for i, r := range b.ArtifactBlobs {
 				out[i] = []any{int32(i), r.ArtifactDigest, r.BlobDigest}
+			}
+			return out
+		}},
+	{"harbor_import_accessory", []column{{"ord", "integer"}, {"repository", "text"}, {"digest", "text"}, {"subject_digest", "text"},
+		{"type", "text"}, {"manifest_size", "bigint"}, {"source", "text"}},
+		func(b *Batch) [][]any {
+			out := make([][]any, len(b.Accessories))
+			for i, a := range b.Accessories {
+				out[i] = []any{int32(i), a.Repository, a.Digest, a.SubjectDigest, a.Type, a.ManifestSize, a.Source}
 			}
 			return out
 		}},

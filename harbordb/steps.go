@@ -167,7 +167,9 @@ JOIN harbor_import_tag s ON s.repository = r.name AND s.name = ins.name`},
 		{name: "artifact blobs", counts: "ArtifactBlobs", sql: `INSERT INTO artifact_blob (digest_af, digest_blob, creation_time)
 SELECT digest_af, digest_blob, now() FROM harbor_import_artifact_blob ORDER BY ord
 ON CONFLICT (digest_af, digest_blob) DO NOTHING`},
-
+	}
+	out = append(out, accessorySteps(s)...)
+	out = append(out, []step{
 		// The audit row a push writes: one per tag pushed ("repo:tag"), and "repo@digest"
 		// for artifacts pushed by digest (index children) (harbor-facts §2.14).
 		{name: "artifact audit", sql: auditSQL(s, `SELECT r.project_id, 'create', 'artifact', r.name || ':' || t.name, (SELECT username FROM harbor_import_settings),
@@ -206,8 +208,58 @@ BEGIN
     RAISE EXCEPTION 'harbor-import: the import exceeds project storage quotas (a push would be refused; --ignore-quota to import anyway): %', c;
   END IF;
 END $harbor_import$`},
-	}
+	}...)
 	return out
+}
+
+// accessorySteps write artifact_accessory as the push's after-response
+// middlewares do, per schema shape (harbor-facts §2.13, §3.4):
+//   - before 2.5 (schema < 80) there is no table: nothing;
+//   - 2.5–2.7 (80–100): only the legacy cosign middleware exists; it needs
+//     the subject artifact (an error otherwise: no row; the column has a
+//     foreign key) and records the manifest's length as size
+//     (v2.7.0 src/server/middleware/cosign/cosign.go:100-126);
+//   - 2.8 on (110+): subject_artifact_id is the subject's artifact or 0,
+//     size and digest the accessory artifact's, plus the subject's
+//     repository and digest (subject.go:126-176, cosign.go:145-178); 2.16
+//     adds source. Then, as subject.go:183-209 does for the pushed
+//     manifest, accessories already naming an imported artifact as subject
+//     get its id.
+//
+// Unique keys (artifact_id, subject_artifact_id) before 2.8 and
+// (artifact_id, subject_artifact_digest) after: an existing row is kept,
+// as Harbor ignores the conflict.
+func accessorySteps(s Schema) []step {
+	if !s.Tables["artifact_accessory"] {
+		return nil
+	}
+	if s.Version < 110 {
+		return []step{{name: "artifact accessories", sql: `INSERT INTO artifact_accessory (artifact_id, subject_artifact_id, type, size, digest, creation_time)
+SELECT a.id, sa.id, s.type, s.manifest_size, a.digest, now()
+FROM harbor_import_accessory s
+JOIN repository r ON r.name = s.repository
+JOIN artifact a ON a.repository_id = r.repository_id AND a.digest = s.digest
+JOIN artifact sa ON sa.repository_name = s.repository AND sa.digest = s.subject_digest
+ORDER BY s.ord
+ON CONFLICT DO NOTHING`}}
+	}
+	return []step{
+		{name: "artifact accessories", sql: `INSERT INTO artifact_accessory (artifact_id, subject_artifact_id, subject_artifact_repo, subject_artifact_digest,
+                                type, size, digest, creation_time` + opt(s, "artifact_accessory.source", ", source") + `)
+SELECT a.id, COALESCE(sa.id, 0), s.repository, s.subject_digest, s.type, a.size, a.digest, now()` + opt(s, "artifact_accessory.source", ", s.source") + `
+FROM harbor_import_accessory s
+JOIN repository r ON r.name = s.repository
+JOIN artifact a ON a.repository_id = r.repository_id AND a.digest = s.digest
+LEFT JOIN artifact sa ON sa.repository_name = s.repository AND sa.digest = s.subject_digest
+ORDER BY s.ord
+ON CONFLICT DO NOTHING`},
+		{name: "accessory subjects", sql: `UPDATE artifact_accessory x SET subject_artifact_id = a.id
+FROM harbor_import_artifact s
+JOIN repository r ON r.name = s.repository
+JOIN artifact a ON a.repository_id = r.repository_id AND a.digest = s.digest
+WHERE s.fills_subjects AND x.subject_artifact_repo = s.repository AND x.subject_artifact_digest = s.digest
+  AND x.subject_artifact_id IS DISTINCT FROM a.id`},
+	}
 }
 
 // workTables are filled by the steps themselves.

@@ -644,11 +644,12 @@ func TestRefusedSources(t *testing.T) {
 				})
 				return dir(src), []string{"alpine:odd@" + d, "application/vnd.example.thing.v1+json"}
 			}},
-		{name: "docker schema 1 manifest", want: []error{importer.ErrUnsupported},
+		{name: "docker schema 1 manifest without its layer", want: []error{importer.ErrMissingBlob},
 			setup: func(t *testing.T, _ *harborTarget) (importer.Options, []string) {
 				var d string
-				src := modified(t, func(r string) { d = putManifest(t, r, "alpine", "old", schema1Manifest(layer)) })
-				return dir(src), []string{"alpine:old@" + d, "schema 1"}
+				missing := digest.FromString("no such layer").String()
+				src := modified(t, func(r string) { d = putManifest(t, r, "alpine", "old", schema1Manifest(missing)) })
+				return dir(src), []string{"alpine:old@" + d, "schema 1", missing}
 			}},
 
 		// 6. Unsafe archives, written entry by entry.
@@ -790,13 +791,12 @@ func TestCorruptLayerWithoutVerify(t *testing.T) {
 	}
 }
 
-// TestSchema1SkippedWithSkipInvalid: with SkipInvalid, a schema 1 manifest
-// is skipped and reported, and everything else imports.
-func TestSchema1SkippedWithSkipInvalid(t *testing.T) {
+// TestUnsupportedSkippedWithSkipInvalid: with SkipInvalid, a manifest
+// Harbor does not accept is skipped and reported, and everything else imports.
+func TestUnsupportedSkippedWithSkipInvalid(t *testing.T) {
 	fs := classic(t)
-	_, _, layer := alpineBlobs(t, fs)
 	src := copyTree(t, fs.root)
-	d := putManifest(t, src, "alpine", "old", schema1Manifest(layer))
+	d := putManifest(t, src, "alpine", "old", []byte(`{"schemaVersion": 2, "mediaType": "application/vnd.example.thing.v1+json", "config": {}}`))
 	h := seededHarbor(t)
 	rep, err := importer.Run(context.Background(), importer.Options{Source: src, HarborData: h.data, DSN: h.dsn, SkipInvalid: true, Logger: testLogger(t)})
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 // knownManifestTypes are the media types parseManifest may accept.
 var knownManifestTypes = map[string]bool{
 	ocispec.MediaTypeImageManifest: true, mtDockerManifest: true,
-	ocispec.MediaTypeImageIndex: true, mtDockerList: true,
+	ocispec.MediaTypeImageIndex: true, mtDockerList: true, mtSchema1Signed: true,
 }
 
 // FuzzParseManifest: parseManifest never panics; what it accepts has a

@@ -37,6 +37,8 @@ type Options struct {
 	OverwriteTags bool
 	// IgnoreQuota imports even when a project's storage quota would be exceeded.
 	IgnoreQuota bool
+	// IncludeUntagged also imports manifests no tag, index or subject reaches (default: skipped and reported).
+	IncludeUntagged bool
 
 	// Owner of every file written. Default 10000:10000 (Harbor's registry user).
 	Owner *fsmove.Owner

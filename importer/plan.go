@@ -23,13 +23,20 @@ type plan struct {
 	links []planLink
 
 	// Report material.
-	repos     []RepoSummary
-	excluded  []string
-	skipped   []Problem // invalid names or unsupported content skipped by --skip-invalid
-	untagged  []string  // "repo@digest" of manifests no tag reaches
-	problems  []Problem // what stops the import
-	projects  map[string]bool
-	totalSize int64
+	repos    []RepoSummary
+	excluded []string
+	skipped  []Problem // invalid names or unsupported content skipped by --skip-invalid
+	untagged []string  // "repo@digest" of manifests no tag reaches
+	// untaggedImported: "repo@digest" of untagged manifests imported (--include-untagged).
+	untaggedImported []string
+	// schema1: "repo@digest" of schema 1 manifests; oldReferrers counts
+	// referrers of imported artifacts left out for a Harbor before 2.8.
+	schema1      []string
+	oldReferrers int
+	warnings     []string
+	problems     []Problem // what stops the import
+	projects     map[string]bool
+	totalSize    int64
 }
 
 type planBlob struct {
@@ -112,6 +119,25 @@ func (br blobReader) read(ctx context.Context, d digest.Digest) ([]byte, error) 
 	return nil, err
 }
 
+// head returns the first bytes (up to sniffLen) of blob d for content
+// sniffing, ok false when neither the source nor Harbor holds it.
+func (br blobReader) head(ctx context.Context, d digest.Digest) ([]byte, bool, error) {
+	_, ok, inHarbor, err := br.size(d)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	if h, isHead := br.src.(headReader); isHead && !inHarbor {
+		if b, found, err := h.head(d); err != nil || found {
+			return b, found, err
+		}
+	}
+	b, err := br.read(ctx, d)
+	if err != nil {
+		return nil, false, err
+	}
+	return b[:min(len(b), sniffLen)], true, nil
+}
+
 var errNoSuchBlob = errors.New("no such blob")
 
 // planner builds a plan from an inventory.
@@ -123,12 +149,21 @@ type planner struct {
 	nodes  map[string]*artNode // by "targetRepo@digest"
 	// nodeKeys are nodes' keys in the order they were added (for rollbackTo).
 	nodeKeys []string
+	// accessories holds the accessory rows' keys planned, accessoryKeys in order.
+	accessories   map[string]bool
+	accessoryKeys []string
+	// failed holds "repo@digest" of manifests that could not be planned.
+	failed map[string]bool
 }
 
 // artNode is one artifact being planned.
 type artNode struct {
 	digest digest.Digest
 	size   int64
+	// manifestLen is the manifest's length; cosign whether it holds a
+	// cosign simple-signing layer.
+	manifestLen int64
+	cosign      bool
 }
 
 // refError is a problem found while resolving one reference.
@@ -186,42 +221,37 @@ func (pl *planner) build(ctx context.Context, inv *inventory) error {
 		for _, tag := range sortedTags(links.tags) {
 			d := links.tags[tag]
 			if err := checkTagName(tag); err != nil {
-				pr := Problem{Kind: "invalid-name", Repository: src, Tag: tag, Message: err.Error()}
-				if pl.opts.SkipInvalid {
-					p.skipped = append(p.skipped, pr)
-				} else {
-					p.problems = append(p.problems, pr)
-				}
+				pl.problem(Problem{Kind: "invalid-name", Repository: src, Tag: tag, Message: err.Error()})
 				continue
 			}
-			before := len(p.batch.Artifacts)
-			mark := pl.mark()
-			_, err := pl.resolve(ctx, target, project, d, reached)
-			if err != nil {
-				pl.rollbackTo(mark)
-				var re *refError
-				kind := "bad-manifest"
-				if errors.As(err, &re) {
-					kind = re.kind
-				}
-				pr := Problem{Kind: kind, Repository: src, Tag: tag, Digest: d.String(), Message: err.Error()}
-				if kind == "unsupported" && pl.opts.SkipInvalid {
-					p.skipped = append(p.skipped, pr)
-				} else {
-					p.problems = append(p.problems, pr)
-				}
+			node, n, ok := pl.resolveRef(ctx, src, target, project, tag, d, reached)
+			if !ok {
 				continue
 			}
-			sum.Artifacts += len(p.batch.Artifacts) - before
+			sum.Artifacts += n
 			sum.Tags++
 			p.batch.Tags = append(p.batch.Tags, harbordb.Tag{Repository: target, Name: tag, Digest: d.String()})
-		}
-		for _, d := range sortedDigests(links.revisions) {
-			if !reached[d] {
-				p.untagged = append(p.untagged, src+"@"+d.String())
+			// A push of tag sha256-<hex>.sig holding a cosign simple-signing
+			// layer is a signature of sha256:<hex> (2.5+, cosign.go:101-183).
+			if subject, ok := cosignSubject(tag); ok && node.cosign && pl.flavor.version >= 80 {
+				pl.addAccessory(target, node, subject, accCosign, "")
 			}
 		}
-		if sum.Tags == 0 {
+		sum.Artifacts += pl.referrers(ctx, src, target, project, links.revisions, reached)
+		for _, d := range sortedDigests(links.revisions) {
+			if reached[d] || pl.failed[target+"@"+d.String()] {
+				continue // imported, or reported as a problem (or skipped) already
+			}
+			if !pl.opts.IncludeUntagged {
+				p.untagged = append(p.untagged, src+"@"+d.String())
+				continue
+			}
+			if _, n, ok := pl.resolveRef(ctx, src, target, project, "", d, reached); ok {
+				sum.Artifacts += n
+				p.untaggedImported = append(p.untaggedImported, target+"@"+d.String())
+			}
+		}
+		if sum.Tags == 0 && sum.Artifacts == 0 {
 			continue
 		}
 		p.repos = append(p.repos, sum)
@@ -255,12 +285,164 @@ func (pl *planner) build(ctx context.Context, inv *inventory) error {
 	}
 	// Keep only rows of repositories that made it into the plan.
 	p.batch.Artifacts = filter(p.batch.Artifacts, func(a harbordb.Artifact) bool { _, ok := repoProject[a.Repository]; return ok })
+	p.batch.Accessories = filter(p.batch.Accessories, func(a harbordb.Accessory) bool { _, ok := repoProject[a.Repository]; return ok })
+	pl.warn()
 	for _, d := range p.blobOrder {
 		b := p.blobs[d]
 		p.batch.Blobs = append(p.batch.Blobs, harbordb.Blob{Digest: d.String(), ContentType: b.contentType, Size: b.size})
 		p.totalSize += b.size
 	}
 	return nil
+}
+
+// problem records a reference that cannot be imported: skipped with
+// --skip-invalid when the name or the content is what Harbor refuses,
+// otherwise a reason to write nothing.
+func (pl *planner) problem(pr Problem) {
+	if pl.opts.SkipInvalid && (pr.Kind == "invalid-name" || pr.Kind == "unsupported") {
+		pl.p.skipped = append(pl.p.skipped, pr)
+		return
+	}
+	pl.p.problems = append(pl.p.problems, pr)
+}
+
+// resolveRef plans manifest d of source repository src (reached through
+// tag, or untagged when tag is ""), undoing everything on failure. It
+// returns the node and how many artifacts it added.
+func (pl *planner) resolveRef(ctx context.Context, src, target, project, tag string, d digest.Digest, reached map[digest.Digest]bool) (*artNode, int, bool) {
+	before := len(pl.p.batch.Artifacts)
+	mark := pl.mark()
+	node, err := pl.resolve(ctx, target, project, d, reached)
+	if err != nil {
+		pl.rollbackTo(mark)
+		if pl.failed == nil {
+			pl.failed = map[string]bool{}
+		}
+		pl.failed[target+"@"+d.String()] = true
+		var re *refError
+		kind := "bad-manifest"
+		if errors.As(err, &re) {
+			kind = re.kind
+		}
+		pl.problem(Problem{Kind: kind, Repository: src, Tag: tag, Digest: d.String(), Message: err.Error()})
+		return nil, 0, false
+	}
+	return node, len(pl.p.batch.Artifacts) - before, true
+}
+
+// referrers plans the OCI referrers of the repository's planned artifacts:
+// untagged revisions whose subject is one (repeatedly, so a signature of
+// an SBOM follows its SBOM). Such content sits untagged in a registry
+// without the referrers API; a push to Harbor 2.8+ (schema 110+) makes
+// each an accessory, which Harbor's GC keeps (harbor-facts §2.13, §6).
+// Older Harbors had no subject support: a referrer pushed there is a plain
+// untagged artifact that GC deletes, so it stays untagged here too (and
+// --include-untagged imports it as such). It returns the artifacts added.
+func (pl *planner) referrers(ctx context.Context, src, target, project string, revisions, reached map[digest.Digest]bool) int {
+	subjects := map[digest.Digest]digest.Digest{}
+	for _, d := range sortedDigests(revisions) {
+		if reached[d] {
+			continue
+		}
+		m, _, err := pl.readManifest(ctx, d)
+		if err != nil || m.Subject == nil {
+			continue // reported as untagged (or imported with --include-untagged, where errors show)
+		}
+		subjects[d] = m.Subject.Digest
+	}
+	added := 0
+	for progress := true; progress; {
+		progress = false
+		for _, d := range sortedDigests(keys(subjects)) {
+			if reached[d] || pl.nodes[target+"@"+subjects[d].String()] == nil {
+				continue
+			}
+			if pl.flavor.version < 110 {
+				if !pl.opts.IncludeUntagged {
+					pl.p.oldReferrers++
+				}
+				delete(subjects, d)
+				continue
+			}
+			if _, n, ok := pl.resolveRef(ctx, src, target, project, "", d, reached); ok {
+				added += n
+				progress = true
+			}
+			delete(subjects, d)
+		}
+	}
+	return added
+}
+
+func keys[K comparable, V any](m map[K]V) map[K]bool {
+	out := make(map[K]bool, len(m))
+	for k := range m {
+		out[k] = true
+	}
+	return out
+}
+
+// warn adds the plan's warnings: what cannot be reproduced exactly or
+// will not survive Harbor's garbage collection.
+func (pl *planner) warn() {
+	p := pl.p
+	v := pl.flavor.version
+	if n := len(p.schema1); n > 0 {
+		msg := fmt.Sprintf("%d Docker schema 1 manifests imported (e.g. %s). ", n, p.schema1[0])
+		if v >= 50 {
+			msg += "Their artifact.size counts the manifest as Harbor's registry serves it, re-signed on every pull; harbor-import computes that length for the key Harbor's registry generates (no schema1 signing key is configured by Harbor's prepare): with another key the size differs by a few hundred bytes (nothing depends on it)."
+		} else {
+			msg += "Harbor 2.0–2.1 record size 0 for them, and so does harbor-import."
+		}
+		if v >= 180 {
+			msg += " Harbor 2.15+ refuses to push a schema 1 manifest by tag (DIGEST_INVALID, harbor-facts §7); the tags are written as earlier Harbors wrote them, and pulls by tag work."
+		}
+		p.warnings = append(p.warnings, msg)
+	}
+	if p.oldReferrers > 0 {
+		p.warnings = append(p.warnings, fmt.Sprintf("%d OCI referrers (signatures, SBOMs: manifests with a subject) of imported artifacts were not imported: Harbor %s has no referrers support (it came with 2.8), so a push leaves them untagged and its garbage collection deletes them; --include-untagged imports them as plain untagged artifacts", p.oldReferrers, harbordb.ReleasesOf(v)))
+	}
+	if v == 120 {
+		for _, a := range p.batch.Accessories {
+			if a.Source == "local" {
+				p.warnings = append(p.warnings, "schema 120 covers Harbor 2.9.0–2.9.5: accessories are written as 2.9.2+ writes them (2.9.0–2.9.1 did not back-fill subject ids of accessories pushed before their subject)")
+				break
+			}
+		}
+	}
+	if len(p.untaggedImported) == 0 {
+		return
+	}
+	safe := map[string]bool{}
+	for _, t := range p.batch.Tags {
+		safe[t.Repository+"@"+t.Digest] = true
+	}
+	for _, r := range p.batch.References {
+		safe[r.Repository+"@"+r.ChildDigest] = true
+	}
+	if v >= 80 {
+		subjects := map[string]bool{}
+		for _, a := range p.batch.Artifacts {
+			subjects[a.Repository+"@"+a.Digest] = true
+		}
+		for _, a := range p.batch.Accessories {
+			// Before 2.8 the row needs its subject (harbor-facts §2.13).
+			if v >= 110 || subjects[a.Repository+"@"+a.SubjectDigest] {
+				safe[a.Repository+"@"+a.Digest] = true
+			}
+		}
+	}
+	var exposed []string
+	for _, u := range p.untaggedImported {
+		if !safe[u] {
+			exposed = append(exposed, u)
+		}
+	}
+	msg := fmt.Sprintf("--include-untagged: %d untagged manifests imported", len(p.untaggedImported))
+	if len(exposed) > 0 {
+		msg += fmt.Sprintf("; %d of them are neither index children nor accessories, so Harbor's garbage collection with \"delete untagged\" deletes them (harbor-facts §6), e.g. %s", len(exposed), exposed[0])
+	}
+	p.warnings = append(p.warnings, msg)
 }
 
 func filter[T any](in []T, keep func(T) bool) []T {
@@ -286,12 +468,13 @@ func sortedDigests(m map[digest.Digest]bool) []digest.Digest {
 // Everything a reference adds is appended, so a mark is a set of lengths
 // (constant time, whatever the plan's size).
 type planMark struct {
-	arts, refs, abs, links, blobOrder, nodeKeys int
+	arts, refs, abs, links, blobOrder, nodeKeys, accessories, schema1 int
 }
 
 func (pl *planner) mark() planMark {
 	p := pl.p
-	return planMark{len(p.batch.Artifacts), len(p.batch.References), len(p.batch.ArtifactBlobs), len(p.links), len(p.blobOrder), len(pl.nodeKeys)}
+	return planMark{len(p.batch.Artifacts), len(p.batch.References), len(p.batch.ArtifactBlobs), len(p.links), len(p.blobOrder),
+		len(pl.nodeKeys), len(pl.accessoryKeys), len(p.schema1)}
 }
 
 func (pl *planner) rollbackTo(m planMark) {
@@ -308,6 +491,12 @@ func (pl *planner) rollbackTo(m planMark) {
 		delete(pl.nodes, k)
 	}
 	pl.nodeKeys = pl.nodeKeys[:m.nodeKeys]
+	for _, k := range pl.accessoryKeys[m.accessories:] {
+		delete(pl.accessories, k)
+	}
+	pl.accessoryKeys = pl.accessoryKeys[:m.accessories]
+	p.batch.Accessories = p.batch.Accessories[:m.accessories]
+	p.schema1 = p.schema1[:m.schema1]
 }
 
 func (pl *planner) addBlob(d digest.Digest, size int64, contentType string, file, fromHarbor bool) {
@@ -333,7 +522,9 @@ func (pl *planner) addLink(kind regpath.Kind, repo string, d digest.Digest) erro
 }
 
 // resolve plans the artifact d in repository repo (and, for an index, its
-// children first, as a push creates them) and returns it.
+// children first, as a push creates them) and returns it. A manifest with a
+// subject also gets the accessory row Harbor's subject middleware writes
+// (2.8+, harbor-facts §2.13).
 func (pl *planner) resolve(ctx context.Context, repo, project string, d digest.Digest, reached map[digest.Digest]bool) (*artNode, error) {
 	key := repo + "@" + d.String()
 	if n := pl.nodes[key]; n != nil {
@@ -343,35 +534,15 @@ func (pl *planner) resolve(ctx context.Context, repo, project string, d digest.D
 	if pl.nodes == nil {
 		pl.nodes = map[string]*artNode{}
 	}
-	if err := d.Validate(); err != nil {
-		return nil, &refError{"bad-manifest", fmt.Errorf("bad digest %q: %w", d, err)}
-	}
-	_, ok, inHarbor, err := pl.br.size(d)
+	m, inHarbor, err := pl.readManifest(ctx, d)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
-		return nil, &refError{"missing-blob", fmt.Errorf("%w: manifest %s is not in the source's blobs", ErrMissingBlob, d)}
-	}
-	raw, err := pl.br.read(ctx, d)
-	if err != nil {
-		kind := "bad-manifest"
-		if errors.Is(err, ErrDigestMismatch) {
-			kind = "digest-mismatch"
-		}
-		return nil, &refError{kind, fmt.Errorf("reading manifest %s: %w", d, err)}
-	}
-	m, err := parseManifest(d, raw)
-	if err != nil {
-		kind := "bad-manifest"
-		if strings.Contains(err.Error(), "not supported yet") || strings.Contains(err.Error(), "does not accept") {
-			kind = "unsupported"
-		}
-		return nil, &refError{kind, err}
-	}
-	node := &artNode{digest: d, size: int64(len(raw))}
-	var config []byte
-	if m.IsIndex {
+	raw := m.Raw
+	node := &artNode{digest: d, size: int64(len(raw)), manifestLen: int64(len(raw)), cosign: m.hasCosignLayer()}
+	in := abstractInput{blobHead: func(b digest.Digest) ([]byte, bool, error) { return pl.br.head(ctx, b) }}
+	switch {
+	case m.IsIndex:
 		for _, c := range m.Manifests {
 			child, err := pl.resolve(ctx, repo, project, c.Digest, reached)
 			if err != nil {
@@ -379,7 +550,43 @@ func (pl *planner) resolve(ctx context.Context, repo, project string, d digest.D
 			}
 			node.size += child.size
 		}
-	} else {
+		in.child = func(c digest.Digest) (*manifest, abstractInput, error) {
+			cm, _, err := pl.readManifest(ctx, c)
+			if err != nil {
+				return nil, abstractInput{}, err
+			}
+			return cm, pl.configInput(ctx, cm), nil
+		}
+	case m.IsSchema1:
+		// Harbor 2.2+ counts the manifest as the registry serves it (re-signed)
+		// plus the sizes of the distinct fsLayers' blob rows; 2.0–2.1 set no
+		// size (abstractor.go:107-117; v2.1.0 abstractor.go abstractManifestV1Metadata).
+		served, err := schema1ServedSize(raw)
+		if err != nil {
+			return nil, &refError{"bad-manifest", err}
+		}
+		node.size = served
+		if pl.flavor.version < 50 {
+			node.size = 0
+		}
+		for _, desc := range m.references() {
+			size, ok, inH, err := pl.br.size(desc.Digest)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				return nil, &refError{"missing-blob", fmt.Errorf("%w: layer %s of schema 1 manifest %s is not in the source", ErrMissingBlob, desc.Digest, d)}
+			}
+			pl.addBlob(desc.Digest, size, desc.MediaType, true, inH)
+			if err := pl.addLink(regpath.LayerLink, repo, desc.Digest); err != nil {
+				return nil, err
+			}
+			if pl.flavor.version >= 50 {
+				node.size += size
+			}
+		}
+		pl.p.schema1 = append(pl.p.schema1, repo+"@"+d.String())
+	default:
 		for i, desc := range m.references() {
 			what := "layer"
 			if i == 0 {
@@ -406,22 +613,16 @@ func (pl *planner) resolve(ctx context.Context, repo, project string, d digest.D
 			}
 			node.size += desc.Size
 		}
-		if m.Config.Size > 0 && m.Config.Size <= maxJSONBlob {
-			config, err = pl.br.read(ctx, m.Config.Digest)
-			if err != nil {
-				kind := "bad-manifest"
-				if errors.Is(err, ErrDigestMismatch) {
-					kind = "digest-mismatch"
-				}
-				return nil, &refError{kind, fmt.Errorf("reading config %s of manifest %s: %w", m.Config.Digest, d, err)}
-			}
-		}
+		in.config = pl.configInput(ctx, m).config
 	}
-	row, err := deriveArtifact(m, config, pl.flavor)
+	row, err := abstract(m, in, pl.flavor)
 	if err != nil {
 		kind := "bad-manifest"
-		if strings.Contains(err.Error(), "not supported yet") {
+		switch {
+		case errors.Is(err, errPushFails):
 			kind = "unsupported"
+		case errors.Is(err, ErrDigestMismatch):
+			kind = "digest-mismatch"
 		}
 		return nil, &refError{kind, err}
 	}
@@ -435,6 +636,7 @@ func (pl *planner) resolve(ctx context.Context, repo, project string, d digest.D
 		Repository: repo, Digest: d.String(), Type: row.Type, MediaType: row.MediaType,
 		ManifestMediaType: m.MediaType, ArtifactType: row.ArtifactType, Size: node.size,
 		ExtraAttrs: row.ExtraAttrs, Annotations: row.Annotations, Icon: row.Icon,
+		FillsSubjects: pl.flavor.backfillsSubjects(m),
 	})
 	for _, ref := range m.references() {
 		p.batch.ArtifactBlobs = append(p.batch.ArtifactBlobs, harbordb.ArtifactBlob{ArtifactDigest: d.String(), BlobDigest: ref.Digest.String()})
@@ -447,10 +649,90 @@ func (pl *planner) resolve(ctx context.Context, repo, project string, d digest.D
 			}
 		}
 	}
+	// Every manifest PUT passes the subject middleware (2.8+): one with a
+	// subject becomes its accessory (subject.go:126-176).
+	if m.Subject != nil && pl.flavor.version >= 110 {
+		pl.addAccessory(repo, node, m.Subject.Digest, pl.flavor.subjectAccessoryType(m), "local")
+	}
 	pl.nodes[key] = node
 	pl.nodeKeys = append(pl.nodeKeys, key)
 	reached[d] = true
 	return node, nil
+}
+
+// readManifest reads and parses manifest d, classifying failures.
+func (pl *planner) readManifest(ctx context.Context, d digest.Digest) (m *manifest, inHarbor bool, err error) {
+	if err := d.Validate(); err != nil {
+		return nil, false, &refError{"bad-manifest", fmt.Errorf("bad digest %q: %w", d, err)}
+	}
+	_, ok, inHarbor, err := pl.br.size(d)
+	if err != nil {
+		return nil, false, err
+	}
+	if !ok {
+		return nil, false, &refError{"missing-blob", fmt.Errorf("%w: manifest %s is not in the source's blobs", ErrMissingBlob, d)}
+	}
+	raw, err := pl.br.read(ctx, d)
+	if err != nil {
+		kind := "bad-manifest"
+		if errors.Is(err, ErrDigestMismatch) {
+			kind = "digest-mismatch"
+		}
+		return nil, false, &refError{kind, fmt.Errorf("reading manifest %s: %w", d, err)}
+	}
+	m, err = parseManifest(d, raw)
+	if err != nil {
+		kind := "bad-manifest"
+		if strings.Contains(err.Error(), "does not accept") {
+			kind = "unsupported"
+		}
+		return nil, false, &refError{kind, err}
+	}
+	return m, inHarbor, nil
+}
+
+// configInput reads m's config blob when a processor asks for it: the
+// source's (or Harbor's) data, absent when neither holds it.
+func (pl *planner) configInput(ctx context.Context, m *manifest) abstractInput {
+	return abstractInput{config: func() ([]byte, bool, error) {
+		d := m.Config.Digest
+		if err := d.Validate(); err != nil {
+			return nil, false, nil
+		}
+		_, ok, _, err := pl.br.size(d)
+		if err != nil || !ok {
+			return nil, false, err
+		}
+		if m.Config.Size == 0 {
+			return []byte{}, true, nil // sizes were checked against the data
+		}
+		if m.Config.Size > maxJSONBlob {
+			return nil, false, fmt.Errorf("config %s is larger than %d bytes", d, maxJSONBlob)
+		}
+		b, err := pl.br.read(ctx, d)
+		if err != nil {
+			return nil, false, fmt.Errorf("reading config %s of manifest %s: %w", d, m.Digest, err)
+		}
+		return b, true, nil
+	}}
+}
+
+// addAccessory records that node (in repo) is an accessory of subject,
+// once per (artifact, subject) as the unique key keeps it.
+func (pl *planner) addAccessory(repo string, node *artNode, subject digest.Digest, typ, source string) {
+	k := repo + "@" + node.digest.String() + ">" + subject.String()
+	if pl.accessories == nil {
+		pl.accessories = map[string]bool{}
+	}
+	if pl.accessories[k] {
+		return
+	}
+	pl.accessories[k] = true
+	pl.accessoryKeys = append(pl.accessoryKeys, k)
+	pl.p.batch.Accessories = append(pl.p.batch.Accessories, harbordb.Accessory{
+		Repository: repo, Digest: node.digest.String(), SubjectDigest: subject.String(),
+		Type: typ, ManifestSize: node.manifestLen, Source: source,
+	})
 }
 
 // indexChild adds the artifact_reference row of one index entry and makes

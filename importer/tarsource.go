@@ -45,6 +45,7 @@ type tarBlob struct {
 	inHarbor bool
 	content  []byte // small JSON blobs kept in memory
 	spilled  string // or written here
+	head     []byte // the first bytes, for content sniffing (icons)
 }
 
 func openTar(p string) (*tarSource, error) {
@@ -271,6 +272,9 @@ func (s *tarSource) scanBlob(ctx context.Context, hdr *tar.Header, name string, 
 			return nil // tar.Reader skips the unread data
 		}
 	}
+	hr := &headRecorder{r: r, buf: []byte{}}
+	r = hr
+	defer func() { b.head = hr.buf }()
 	capture := hdr.Size <= maxJSONBlob
 	var cap *captureReader
 	if capture {

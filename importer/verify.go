@@ -143,7 +143,7 @@ func (v *verifier) artifact(a harbordb.StoredArtifact) {
 			v.problem(a, "blob %s has no project_blob row for project %s: garbage collection would delete it", b.Digest, a.Project)
 		}
 		d := digest.Digest(b.Digest)
-		foreign := b.ContentType == mtForeignLayer
+		foreign := isForeignType(b.ContentType)
 		if !foreign {
 			if msg := v.blobData(d, b.Size); msg != "" {
 				v.problem(a, "%s", msg)
