@@ -17,6 +17,7 @@ type Counts struct {
 	Repositories    int64 `json:"repositories"`
 	Artifacts       int64 `json:"artifacts"`
 	References      int64 `json:"artifact_references"`
+	Accessories     int64 `json:"artifact_accessories"`
 	Tags            int64 `json:"tags"`
 	TagsMoved       int64 `json:"tags_moved"`
 	Blobs           int64 `json:"blobs"`
@@ -27,7 +28,7 @@ type Counts struct {
 
 // Total is the number of rows written.
 func (c Counts) Total() int64 {
-	return c.ProjectsCreated + c.Repositories + c.Artifacts + c.References + c.Tags + c.TagsMoved +
+	return c.ProjectsCreated + c.Repositories + c.Artifacts + c.References + c.Accessories + c.Tags + c.TagsMoved +
 		c.Blobs + c.ProjectBlobs + c.ArtifactBlobs + c.QuotasUpdated
 }
 
@@ -41,6 +42,8 @@ func (c *Counts) add(field string, n int64) {
 		c.Artifacts += n
 	case "References":
 		c.References += n
+	case "Accessories":
+		c.Accessories += n
 	case "Tags":
 		c.Tags += n
 	case "TagsMoved":

@@ -234,7 +234,7 @@ func accessorySteps(s Schema) []step {
 		return nil
 	}
 	if s.Version < 110 {
-		return []step{{name: "artifact accessories", sql: `INSERT INTO artifact_accessory (artifact_id, subject_artifact_id, type, size, digest, creation_time)
+		return []step{{name: "artifact accessories", counts: "Accessories", sql: `INSERT INTO artifact_accessory (artifact_id, subject_artifact_id, type, size, digest, creation_time)
 SELECT a.id, sa.id, s.type, s.manifest_size, a.digest, now()
 FROM harbor_import_accessory s
 JOIN repository r ON r.name = s.repository
@@ -244,7 +244,7 @@ ORDER BY s.ord
 ON CONFLICT DO NOTHING`}}
 	}
 	return []step{
-		{name: "artifact accessories", sql: `INSERT INTO artifact_accessory (artifact_id, subject_artifact_id, subject_artifact_repo, subject_artifact_digest,
+		{name: "artifact accessories", counts: "Accessories", sql: `INSERT INTO artifact_accessory (artifact_id, subject_artifact_id, subject_artifact_repo, subject_artifact_digest,
                                 type, size, digest, creation_time` + opt(s, "artifact_accessory.source", ", source") + `)
 SELECT a.id, COALESCE(sa.id, 0), s.repository, s.subject_digest, s.type, a.size, a.digest, now()` + opt(s, "artifact_accessory.source", ", s.source") + `
 FROM harbor_import_accessory s

@@ -270,6 +270,9 @@ func TestKindsIntoEveryHarborVersion(t *testing.T) {
 				t.Fatalf("import into schema %d: %v", v, err)
 			}
 			conn := connect(t, dsn)
+			if want := len(wantAccessories(v)); rep.Rows.Accessories != int64(want) {
+				t.Errorf("report counts %d artifact_accessory rows, want %d", rep.Rows.Accessories, want)
+			}
 			checkKindRows(t, conn, fx, v)
 			checkKindReport(t, rep, fx, v)
 			checkKindInvariants(t, conn, v)

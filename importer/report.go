@@ -126,8 +126,8 @@ func (r *Report) WriteText(w io.Writer) {
 	p("\n")
 	if r.Rows != nil {
 		c := r.Rows
-		p("Rows written: %d projects, %d repositories, %d artifacts, %d tags (%d moved), %d blobs, %d project_blob, %d artifact_blob, %d artifact_reference, %d quotas updated\n",
-			c.ProjectsCreated, c.Repositories, c.Artifacts, c.Tags, c.TagsMoved, c.Blobs, c.ProjectBlobs, c.ArtifactBlobs, c.References, c.QuotasUpdated)
+		p("Rows written: %d projects, %d repositories, %d artifacts, %d tags (%d moved), %d blobs, %d project_blob, %d artifact_blob, %d artifact_reference, %d artifact_accessory, %d quotas updated\n",
+			c.ProjectsCreated, c.Repositories, c.Artifacts, c.Tags, c.TagsMoved, c.Blobs, c.ProjectBlobs, c.ArtifactBlobs, c.References, c.Accessories, c.QuotasUpdated)
 		if c.Total() == 0 {
 			p("Everything was already present: nothing changed.\n")
 		}
