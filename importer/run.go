@@ -269,37 +269,64 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 		return rep, nil
 	}
 
-	// 4. Files: stage, sync, rename into place, sync.
-	res, err := placeFiles(ctx, &opts, src, placer, p)
+	// 4. Files and rows at the same time. The rows are loaded into an open
+	// transaction while the files are staged, synced and renamed into place;
+	// the transaction commits only once every file is in place and durable,
+	// so no committed row ever names a missing file. Either failing undoes
+	// both: the transaction is rolled back and the files this run placed are
+	// removed again.
+	placeCtx, stopPlacing := context.WithCancel(ctx)
+	defer stopPlacing()
+	var (
+		tx       pgx.Tx
+		counts   harbordb.Counts
+		loadErr  error
+		loadDone chan struct{}
+	)
+	if !opts.FilesOnly {
+		opts.progress("database", 0, int64(len(p.batch.Artifacts)), "artifacts")
+		if tx, err = conn.Begin(ctx); err != nil {
+			return rep, fmt.Errorf("starting the transaction: %w", err)
+		}
+		defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // nothing after a commit
+		loadDone = make(chan struct{})
+		go func() {
+			defer close(loadDone)
+			counts, loadErr = harbordb.Load(ctx, tx, schema, &p.batch, log)
+			if loadErr != nil {
+				stopPlacing() // no point placing files for rows that will not land
+			}
+		}()
+	}
+	res, err := placeFiles(placeCtx, &opts, src, placer, p)
+	if loadDone != nil {
+		<-loadDone
+	}
 	rep.Blobs.Linked, rep.Blobs.Copied, rep.Blobs.Streamed = res.Linked, res.Copied, res.Streamed
 	rep.Blobs.Written, rep.Blobs.Links = res.Bytes, res.Links
 	rep.Blobs.Existing = rep.Blobs.Total - rep.Blobs.NoData - res.Linked - res.Copied - res.Streamed
-	if err != nil {
-		return rep, err
+	if err != nil && loadErr == nil {
+		return rep, err // placeFiles removed what it had placed
 	}
-	failpoint(ctx, "placed")
+	if err == nil {
+		failpoint(ctx, "placed")
+	}
 	if opts.FilesOnly {
 		return rep, nil
 	}
-
-	// 5. Rows, in one transaction; on failure the files go again.
-	opts.progress("database", 0, int64(len(p.batch.Artifacts)), "artifacts")
-	var counts harbordb.Counts
-	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		var err error
-		counts, err = harbordb.Load(ctx, tx, schema, &p.batch, log)
-		if err == nil {
-			failpoint(ctx, "loaded")
-			err = ctx.Err() // an interrupt now still rolls back
-		}
-		return err
-	})
-	if err != nil {
+	if loadErr == nil {
+		failpoint(ctx, "loaded")
+		loadErr = ctx.Err() // an interrupt now still rolls back
+	}
+	if loadErr == nil {
+		loadErr = tx.Commit(ctx)
+	}
+	if loadErr != nil {
 		if rerr := placer.Rollback(context.WithoutCancel(ctx)); rerr != nil {
 			log.Error("removing placed files after the failed transaction", "err", rerr)
-			return rep, fmt.Errorf("writing rows: %w (and removing the placed files failed: %v)", err, rerr)
+			return rep, fmt.Errorf("writing rows: %w (and removing the placed files failed: %v)", loadErr, rerr)
 		}
-		return rep, fmt.Errorf("writing rows (rolled back; the files placed by this run were removed): %w", err)
+		return rep, fmt.Errorf("writing rows (rolled back; the files placed by this run were removed): %w", loadErr)
 	}
 	opts.progress("database", int64(len(p.batch.Artifacts)), int64(len(p.batch.Artifacts)), "artifacts")
 	*committed = true
