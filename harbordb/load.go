@@ -32,33 +32,6 @@ func (c Counts) Total() int64 {
 		c.Blobs + c.ProjectBlobs + c.ArtifactBlobs + c.QuotasUpdated
 }
 
-func (c *Counts) add(field string, n int64) {
-	switch field {
-	case "ProjectsCreated":
-		c.ProjectsCreated += n
-	case "Repositories":
-		c.Repositories += n
-	case "Artifacts":
-		c.Artifacts += n
-	case "References":
-		c.References += n
-	case "Accessories":
-		c.Accessories += n
-	case "Tags":
-		c.Tags += n
-	case "TagsMoved":
-		c.TagsMoved += n
-	case "Blobs":
-		c.Blobs += n
-	case "ProjectBlobs":
-		c.ProjectBlobs += n
-	case "ArtifactBlobs":
-		c.ArtifactBlobs += n
-	case "QuotasUpdated":
-		c.QuotasUpdated += n
-	}
-}
-
 // Load writes b into tx, which must be a transaction the caller commits or
 // rolls back: either every row lands or none does. The staging tables are
 // dropped at commit. Errors raised by the guards (schema, conflicts, quota)
@@ -92,8 +65,8 @@ func Load(ctx context.Context, tx pgx.Tx, s Schema, b *Batch, log *slog.Logger) 
 		if err != nil {
 			return c, fmt.Errorf("step %q: %w", st.name, interpret(err))
 		}
-		if st.counts != "" {
-			c.add(st.counts, tag.RowsAffected())
+		if st.counts != nil {
+			*st.counts(&c) += tag.RowsAffected()
 		}
 		log.Debug("step done", "step", st.name, "rows", tag.RowsAffected())
 	}

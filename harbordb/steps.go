@@ -7,8 +7,8 @@ import "fmt"
 // the source, so the same text serves Load and WriteScript.
 type step struct {
 	name string
-	// counts names the Counts field this statement's row count goes to.
-	counts string
+	// counts picks the Counts field this statement's row count goes to (nil: none).
+	counts func(*Counts) *int64
 	sql    string
 }
 
@@ -37,7 +37,7 @@ func steps(s Schema) []step {
 
 		// Projects as the project API creates them (harbor-facts §2.1): owner is the
 		// lowest-id sysadmin (as for robot/solution users), registry_id 0 (not a proxy cache).
-		{name: "projects", counts: "ProjectsCreated", sql: `WITH ins AS (
+		{name: "projects", counts: func(c *Counts) *int64 { return &c.ProjectsCreated }, sql: `WITH ins AS (
   INSERT INTO project (owner_id, name, creation_time, update_time, deleted` + opt(s, "project.registry_id", ", registry_id") + `)
   SELECT (SELECT user_id FROM harbor_user WHERE sysadmin_flag AND NOT deleted ORDER BY user_id LIMIT 1),
          s.name, now(), now(), false` + opt(s, "project.registry_id", ", 0") + `
@@ -87,7 +87,7 @@ BEGIN
 END $harbor_import$`},
 
 		// Repository rows as the first manifest push creates them (harbor-facts §2.6).
-		{name: "repositories", counts: "Repositories", sql: `INSERT INTO repository (name, project_id, description, pull_count, star_count, creation_time, update_time)
+		{name: "repositories", counts: func(c *Counts) *int64 { return &c.Repositories }, sql: `INSERT INTO repository (name, project_id, description, pull_count, star_count, creation_time, update_time)
 SELECT s.name, p.project_id, '', 0, 0, now(), now()
 FROM harbor_import_repository s JOIN project p ON p.name = s.project
 ORDER BY s.name
@@ -104,18 +104,18 @@ BEGIN
 END $harbor_import$`},
 
 		// One global blob row per digest; status none, version 0 (harbor-facts §2.9).
-		{name: "blobs", counts: "Blobs", sql: blobSQL(s)},
+		{name: "blobs", counts: func(c *Counts) *int64 { return &c.Blobs }, sql: blobSQL(s)},
 		// Every blob each project uses, manifests included (harbor-facts §2.11).
-		{name: "project blobs", counts: "ProjectBlobs", sql: `INSERT INTO project_blob (project_id, blob_id, creation_time)
+		{name: "project blobs", counts: func(c *Counts) *int64 { return &c.ProjectBlobs }, sql: `INSERT INTO project_blob (project_id, blob_id, creation_time)
 SELECT p.project_id, b.id, now()
 FROM harbor_import_project_blob s JOIN project p ON p.name = s.project JOIN blob b ON b.digest = s.digest
 ORDER BY p.project_id, b.id
 ON CONFLICT (project_id, blob_id) DO NOTHING`},
 
 		// Artifacts in plan order: index children before their index (harbor-facts §2.7).
-		{name: "artifacts", counts: "Artifacts", sql: artifactSQL(s)},
+		{name: "artifacts", counts: func(c *Counts) *int64 { return &c.Artifacts }, sql: artifactSQL(s)},
 		// Index → child rows, children resolved in the same repository (harbor-facts §2.12).
-		{name: "artifact references", counts: "References", sql: `INSERT INTO artifact_reference (parent_id, child_id, child_digest, platform, urls, annotations)
+		{name: "artifact references", counts: func(c *Counts) *int64 { return &c.References }, sql: `INSERT INTO artifact_reference (parent_id, child_id, child_digest, platform, urls, annotations)
 SELECT pa.id, ca.id, s.child_digest, s.platform, s.urls, s.annotations
 FROM harbor_import_reference s
 JOIN repository r ON r.name = s.repository
@@ -141,7 +141,7 @@ BEGIN
   END IF;
 END $harbor_import$`},
 		// Moving a tag updates artifact_id and push_time, as a push does (harbor-facts §2.8).
-		{name: "moved tags", counts: "TagsMoved", sql: `WITH moved AS (
+		{name: "moved tags", counts: func(c *Counts) *int64 { return &c.TagsMoved }, sql: `WITH moved AS (
   UPDATE tag t SET artifact_id = a.id, push_time = now()
   FROM harbor_import_tag s
   JOIN repository r ON r.name = s.repository
@@ -150,7 +150,7 @@ END $harbor_import$`},
     AND t.repository_id = r.repository_id AND t.name = s.name AND t.artifact_id <> a.id
   RETURNING t.id, t.artifact_id, t.name, t.repository_id)
 INSERT INTO harbor_import_new_tag (ord, tag_id) SELECT 0, id FROM moved`},
-		{name: "tags", counts: "Tags", sql: `WITH ins AS (
+		{name: "tags", counts: func(c *Counts) *int64 { return &c.Tags }, sql: `WITH ins AS (
   INSERT INTO tag (repository_id, artifact_id, name, push_time, pull_time)
   SELECT r.repository_id, a.id, s.name, now(), NULL
   FROM harbor_import_tag s
@@ -164,7 +164,7 @@ SELECT s.ord, ins.id FROM ins JOIN repository r ON r.repository_id = ins.reposit
 JOIN harbor_import_tag s ON s.repository = r.name AND s.name = ins.name`},
 
 		// (manifest, each reference) plus (manifest, manifest) (harbor-facts §2.10).
-		{name: "artifact blobs", counts: "ArtifactBlobs", sql: `INSERT INTO artifact_blob (digest_af, digest_blob, creation_time)
+		{name: "artifact blobs", counts: func(c *Counts) *int64 { return &c.ArtifactBlobs }, sql: `INSERT INTO artifact_blob (digest_af, digest_blob, creation_time)
 SELECT digest_af, digest_blob, now() FROM harbor_import_artifact_blob ORDER BY ord
 ON CONFLICT (digest_af, digest_blob) DO NOTHING`},
 	}
@@ -185,7 +185,7 @@ ON CONFLICT (digest_af, digest_blob) DO NOTHING`},
 		// Quota usage recomputed the way Harbor refreshes it: the sum of the
 		// project's unique blobs, foreign layers excluded, version bumped
 		// (harbor-facts §2.5).
-		{name: "quota usage", counts: "QuotasUpdated", sql: `WITH u AS (
+		{name: "quota usage", counts: func(c *Counts) *int64 { return &c.QuotasUpdated }, sql: `WITH u AS (
   SELECT p.project_id,
          (SELECT COALESCE(sum(b.size), 0) FROM project_blob pb JOIN blob b ON b.id = pb.blob_id
            WHERE pb.project_id = p.project_id AND b.content_type <> '` + foreignLayer + `')::bigint AS used
@@ -234,7 +234,7 @@ func accessorySteps(s Schema) []step {
 		return nil
 	}
 	if s.Version < 110 {
-		return []step{{name: "artifact accessories", counts: "Accessories", sql: `INSERT INTO artifact_accessory (artifact_id, subject_artifact_id, type, size, digest, creation_time)
+		return []step{{name: "artifact accessories", counts: func(c *Counts) *int64 { return &c.Accessories }, sql: `INSERT INTO artifact_accessory (artifact_id, subject_artifact_id, type, size, digest, creation_time)
 SELECT a.id, sa.id, s.type, s.manifest_size, a.digest, now()
 FROM harbor_import_accessory s
 JOIN repository r ON r.name = s.repository
@@ -244,7 +244,7 @@ ORDER BY s.ord
 ON CONFLICT DO NOTHING`}}
 	}
 	return []step{
-		{name: "artifact accessories", counts: "Accessories", sql: `INSERT INTO artifact_accessory (artifact_id, subject_artifact_id, subject_artifact_repo, subject_artifact_digest,
+		{name: "artifact accessories", counts: func(c *Counts) *int64 { return &c.Accessories }, sql: `INSERT INTO artifact_accessory (artifact_id, subject_artifact_id, subject_artifact_repo, subject_artifact_digest,
                                 type, size, digest, creation_time` + opt(s, "artifact_accessory.source", ", source") + `)
 SELECT a.id, COALESCE(sa.id, 0), s.repository, s.subject_digest, s.type, a.size, a.digest, now()` + opt(s, "artifact_accessory.source", ", s.source") + `
 FROM harbor_import_accessory s
