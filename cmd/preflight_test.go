@@ -169,7 +169,7 @@ func TestHarborYMLWiring(t *testing.T) {
 		"\ndatabase:\n  password: unused\nexternal_database:\n  harbor:\n    host: "+u.Hostname()+"\n    port: "+u.Port()+
 		"\n    db_name: registry\n    username: "+testenv.PostgresUser+"\n    password: "+testenv.PostgresPassword+
 		"\n    ssl_mode: disable\ncache:\n  enabled: true\n  expire_hours: 24\n")
-	src := testStorage(t)
+	src := registryStorage(t)
 
 	t.Run("dry run", func(t *testing.T) {
 		stdout, stderr, err := runHarborImport(t, "--src", src, "--harbor-yml", yml, "--dry-run", "--no-progress")
@@ -268,21 +268,4 @@ func writeFile(t *testing.T, path, content string) {
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// testStorage pushes the reference images into a fresh registry storage
-// directory with an in-process registry and returns it.
-func testStorage(t *testing.T) string {
-	t.Helper()
-	ctx := context.Background()
-	root := t.TempDir()
-	reg, err := testenv.StartRegistry(ctx, root)
-	if err != nil {
-		t.Fatalf("starting registry: %v", err)
-	}
-	defer reg.Close()
-	if _, err := testenv.PushReferenceCases(ctx, reg.Host()); err != nil {
-		t.Fatalf("pushing fixture: %v", err)
-	}
-	return root
 }

@@ -1,7 +1,6 @@
 package cmd_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -13,19 +12,6 @@ import (
 	"github.com/harbor-import/harbor-import/cmd"
 	"github.com/harbor-import/harbor-import/testenv"
 )
-
-// runCLI runs a fresh root command in-process with args and returns what it
-// wrote to standard output and standard error.
-func runCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
-	t.Helper()
-	c := cmd.NewRootCmd()
-	var out, errOut bytes.Buffer
-	c.SetOut(&out)
-	c.SetErr(&errOut)
-	c.SetArgs(args)
-	err = c.ExecuteContext(t.Context())
-	return out.String(), errOut.String(), err
-}
 
 // registryStorage pushes the reference images into a fresh registry
 // storage directory (a real in-process registry, no network) and returns it.
@@ -107,7 +93,7 @@ func TestDryRunSQLOut(t *testing.T) {
 	scripts := map[string]string{}
 
 	t.Run("--sql-out - (text report)", func(t *testing.T) {
-		stdout, stderr, err := runCLI(t, append(base, "--sql-out", "-")...)
+		stdout, stderr, err := runHarborImport(t, append(base, "--sql-out", "-")...)
 		if err != nil {
 			t.Fatalf("harbor-import: %v\nstderr:\n%s", err, stderr)
 		}
@@ -121,7 +107,7 @@ func TestDryRunSQLOut(t *testing.T) {
 	})
 
 	t.Run("--sql-out - --output json", func(t *testing.T) {
-		stdout, stderr, err := runCLI(t, append(base, "--sql-out", "-", "--output", "json")...)
+		stdout, stderr, err := runHarborImport(t, append(base, "--sql-out", "-", "--output", "json")...)
 		if err != nil {
 			t.Fatalf("harbor-import: %v\nstderr:\n%s", err, stderr)
 		}
@@ -131,7 +117,7 @@ func TestDryRunSQLOut(t *testing.T) {
 
 	t.Run("--sql-out FILE --output json", func(t *testing.T) {
 		file := filepath.Join(t.TempDir(), "plan.sql")
-		stdout, stderr, err := runCLI(t, append(base, "--sql-out", file, "--output", "json")...)
+		stdout, stderr, err := runHarborImport(t, append(base, "--sql-out", file, "--output", "json")...)
 		if err != nil {
 			t.Fatalf("harbor-import: %v\nstderr:\n%s", err, stderr)
 		}
@@ -159,7 +145,7 @@ func TestDryRunSQLOut(t *testing.T) {
 // anything is read or written.
 func TestSQLOutNeedsDryRun(t *testing.T) {
 	data := t.TempDir()
-	stdout, _, err := runCLI(t, "--src", t.TempDir(), "--harbor-data", data, "--files-only", "--sql-out", "-")
+	stdout, _, err := runHarborImport(t, "--src", t.TempDir(), "--harbor-data", data, "--files-only", "--sql-out", "-")
 	if err == nil || !strings.Contains(err.Error(), "--sql-out goes with --dry-run") {
 		t.Errorf("got error %v, want one saying --sql-out goes with --dry-run", err)
 	}
