@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/harbor-import/harbor-import/cmd"
 	"github.com/harbor-import/harbor-import/testenv"
 )
 
