@@ -1,0 +1,283 @@
+// Command runimport runs one import in process, as `harbor-import` would
+// (same importer.Run; the flags are a subset of the CLI's), and records
+// what the CLI does not show: the wall time of each phase, taken from the
+// importer's progress events and logs, and optionally a CPU or heap
+// profile. It writes a JSON result holding the phases and the report.
+//
+//	runimport -src DIR -harbor-data H -db DSN -cpuprofile cpu.prof -out result.json
+//
+// Phases (seconds from the start of importer.Run):
+//
+//	scan      until "scanned source" is logged
+//	plan      until the first stage/place/database event (includes reading the database)
+//	stage     staging blobs and links, chown, first syncfs (until the first place event)
+//	place     renames into place and the second syncfs (until the database event)
+//	database  the transaction: COPY into staging tables and every SQL step, commit
+//	verify    the check of what was written, until importer.Run returns
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/harbor-import/harbor-import/fsmove"
+	"github.com/harbor-import/harbor-import/importer"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "runimport:", err)
+		os.Exit(1)
+	}
+}
+
+// Result is what runimport writes.
+type Result struct {
+	Seconds float64 `json:"seconds"`
+	// Phases are the seconds each phase took, in order.
+	Phases []Phase          `json:"phases"`
+	Error  string           `json:"error,omitempty"`
+	Report *importer.Report `json:"report"`
+	// DBSteps are harbordb.Load's staging COPYs and SQL steps with the
+	// seconds each took (with -db-steps).
+	DBSteps []DBStep `json:"db_steps,omitempty"`
+}
+
+// DBStep is one statement of the database phase.
+type DBStep struct {
+	Name    string  `json:"name"`
+	Rows    int64   `json:"rows"`
+	Seconds float64 `json:"seconds"`
+}
+
+// Phase is one phase's duration.
+type Phase struct {
+	Name    string  `json:"name"`
+	Seconds float64 `json:"seconds"`
+}
+
+// clock records when each mark was first (or last) reached.
+type clock struct {
+	mu    sync.Mutex
+	start time.Time
+	first map[string]time.Duration
+	last  map[string]time.Duration
+}
+
+func (c *clock) mark(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d := time.Since(c.start)
+	if _, ok := c.first[name]; !ok {
+		c.first[name] = d
+	}
+	c.last[name] = d
+}
+
+// logHook passes records on and marks the messages that end phases.
+type logHook struct {
+	slog.Handler
+	c       *clock
+	dbSteps bool
+	mu      *sync.Mutex
+	steps   *[]DBStep
+	prev    *time.Time
+}
+
+func (h logHook) Handle(ctx context.Context, r slog.Record) error {
+	switch r.Message {
+	case "scanned source":
+		h.c.mark("scanned")
+	case "committed files to registry storage":
+		h.c.mark("committed")
+	case "staged rows", "step done":
+		if h.dbSteps {
+			h.dbStep(r)
+		}
+	}
+	if !h.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+// dbStep records one of harbordb.Load's debug records: a statement ended
+// now, and began when the previous one (or the transaction) ended.
+func (h logHook) dbStep(r slog.Record) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	st := DBStep{}
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "table", "step":
+			st.Name = r.Message + ": " + a.Value.String()
+		case "rows":
+			st.Rows = a.Value.Int64()
+		}
+		return true
+	})
+	if h.prev.IsZero() {
+		*h.prev = h.c.start.Add(h.c.first["database-start"])
+	}
+	st.Seconds = r.Time.Sub(*h.prev).Seconds()
+	*h.prev = r.Time
+	*h.steps = append(*h.steps, st)
+}
+
+func (h logHook) Enabled(ctx context.Context, l slog.Level) bool {
+	if h.dbSteps {
+		return true
+	}
+	return l >= slog.LevelInfo
+}
+
+func run(ctx context.Context) error {
+	var (
+		opts                   importer.Options
+		strategy, out          string
+		cpuProfile, memProfile string
+		verbose, dbSteps       bool
+	)
+	flag.StringVar(&opts.Source, "src", "", "registry storage directory or tarball")
+	flag.StringVar(&opts.HarborData, "harbor-data", "", "Harbor's data volume")
+	flag.StringVar(&opts.DSN, "db", "", "Harbor's database DSN")
+	flag.BoolVar(&opts.Verify, "verify", false, "hash every blob from a directory")
+	flag.BoolVar(&opts.DryRun, "dry-run", false, "write nothing")
+	flag.BoolVar(&opts.NoVerify, "no-verify", false, "skip the check after the import")
+	flag.StringVar(&strategy, "strategy", "auto", "auto, link or copy")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run here")
+	flag.StringVar(&memProfile, "memprofile", "", "write a heap profile (after the run) here")
+	flag.StringVar(&out, "out", "", "write the JSON result here (default stdout)")
+	flag.BoolVar(&verbose, "v", false, "log to stderr")
+	flag.BoolVar(&dbSteps, "db-steps", false, "time each statement of the database phase (enables debug records, which costs a little)")
+	flag.Parse()
+	switch strategy {
+	case "auto":
+	case "link":
+		opts.Strategy = fsmove.Link
+	case "copy":
+		opts.Strategy = fsmove.Copy
+	default:
+		return fmt.Errorf("unknown strategy %q", strategy)
+	}
+
+	c := &clock{first: map[string]time.Duration{}, last: map[string]time.Duration{}}
+	var h slog.Handler = slog.DiscardHandler
+	if verbose {
+		h = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})
+	}
+	var steps []DBStep
+	var prev time.Time
+	opts.Logger = slog.New(logHook{Handler: h, c: c, dbSteps: dbSteps, mu: &c.mu, steps: &steps, prev: &prev})
+	opts.Progress = func(p importer.Progress) {
+		switch {
+		case p.Phase == "database" && p.Done == 0:
+			c.mark("database-start")
+		case p.Phase == "database":
+			c.mark("database-end")
+		default:
+			c.mark(p.Phase)
+		}
+	}
+
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
+	c.start = time.Now()
+	rep, runErr := importer.Run(ctx, opts)
+	total := time.Since(c.start)
+	if cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	if memProfile != "" {
+		f, err := os.Create(memProfile)
+		if err != nil {
+			return err
+		}
+		runtime.GC()
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			return err
+		}
+		f.Close()
+	}
+
+	res := Result{Seconds: total.Seconds(), Report: rep, Phases: c.phases(total), DBSteps: steps}
+	if runErr != nil {
+		res.Error = runErr.Error()
+	}
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	if out == "" {
+		fmt.Println(string(b))
+	} else if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return runErr
+}
+
+// phases turns the marks into durations; a phase that did not happen is 0.
+func (c *clock) phases(total time.Duration) []Phase {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	at := func(names ...string) (time.Duration, bool) {
+		best, ok := time.Duration(0), false
+		for _, n := range names {
+			if d, has := c.first[n]; has && (!ok || d < best) {
+				best, ok = d, true
+			}
+		}
+		return best, ok
+	}
+	bounds := []struct {
+		name string
+		end  []string
+	}{
+		{"scan", []string{"scanned"}},
+		{"plan", []string{"stage", "place", "database-start"}},
+		{"stage", []string{"place", "committed", "database-start"}},
+		{"place", []string{"committed", "database-start"}},
+		{"database", []string{"database-end"}},
+		{"verify", nil},
+	}
+	var out []Phase
+	prev := time.Duration(0)
+	_, wrote := at("stage", "place", "database-start")
+	for _, b := range bounds {
+		end, ok := at(b.end...)
+		switch {
+		case b.end == nil && wrote:
+			end, ok = total, true
+		case b.name == "plan" && !wrote:
+			// A dry run (or a failed run) ends with planning.
+			end, ok = total, true
+		}
+		if !ok || end < prev {
+			out = append(out, Phase{Name: b.name})
+			continue
+		}
+		out = append(out, Phase{Name: b.name, Seconds: (end - prev).Seconds()})
+		prev = end
+	}
+	return out
+}
