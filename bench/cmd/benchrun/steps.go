@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -240,14 +241,6 @@ func (r *runner) importStepCache(ctx context.Context, step, kind, src string, db
 	lf.Close()
 	r.checkReport(m, jsonPath)
 	m.Phases = logPhases(logPath, m.started, m.Wall)
-	if m.Rows > 0 {
-		for _, p := range m.Phases {
-			if p.Name == "db+verify" && p.Seconds > 0 {
-				m.DBSeconds = p.Seconds
-				m.RowsPerS = float64(m.Rows) / p.Seconds
-			}
-		}
-	}
 	return m
 }
 
@@ -367,7 +360,7 @@ func (r *runner) profileStep(ctx context.Context, step, src string, db bool, ext
 	defer r.cleanWork()
 	prof := filepath.Join(r.out, s+".cpu.prof")
 	resPath := filepath.Join(r.out, s+".json")
-	args := []string{"-src", src, "-harbor-data", harbor, "-cpuprofile", prof, "-out", resPath, "-v"}
+	args := []string{"-src", src, "-harbor-data", harbor, "-cpuprofile", prof, "-out", resPath, "-v", "-db-steps"}
 	if db {
 		name := "bench_" + strings.ReplaceAll(s, "-", "_")
 		dsn, err := r.db.Create(ctx, name)
@@ -391,17 +384,29 @@ func (r *runner) profileStep(ctx context.Context, step, src string, db bool, ext
 		Report struct {
 			Rows map[string]int64 `json:"rows"`
 		} `json:"report"`
+		DBLoad  float64 `json:"db_load_seconds"`
+		DBSteps []struct {
+			Name    string  `json:"name"`
+			Rows    int64   `json:"rows"`
+			Seconds float64 `json:"seconds"`
+		} `json:"db_steps"`
 	}
 	if b, err := os.ReadFile(resPath); err == nil && json.Unmarshal(b, &res) == nil {
 		m.Phases = res.Phases
 		for _, n := range res.Report.Rows {
 			m.Rows += n
 		}
-		for _, p := range res.Phases {
-			if p.Name == "database" && p.Seconds > 0 && m.Rows > 0 {
-				m.DBSeconds = p.Seconds
-				m.RowsPerS = float64(m.Rows) / p.Seconds
+		if res.DBLoad > 0 && m.Rows > 0 {
+			m.DBSeconds = res.DBLoad
+			m.RowsPerS = float64(m.Rows) / res.DBLoad
+			m.Phases = append(m.Phases, Phase{"db load (concurrent with files)", res.DBLoad})
+			// The slowest statements.
+			sort.Slice(res.DBSteps, func(i, j int) bool { return res.DBSteps[i].Seconds > res.DBSteps[j].Seconds })
+			var top []string
+			for _, st := range res.DBSteps[:min(4, len(res.DBSteps))] {
+				top = append(top, fmt.Sprintf("%s %.2fs (%d rows)", st.Name, st.Seconds, st.Rows))
 			}
+			m.note("slowest DB statements: %s", strings.Join(top, ", "))
 		}
 	}
 	for _, mode := range []struct{ suffix, flag string }{{"top", ""}, {"lines", "-lines"}, {"cum", "-cum"}} {

@@ -190,7 +190,7 @@ func (r *runner) markdown() string {
 			m.Step, m.Wall, num(m.RSSMiB, "%.0f"), m.User+m.Sys, m.Load1, orDash(m.Floor), num(m.FloorRatio, "%.2f"), num(m.DurableRatio, "%.2f"),
 			num(m.SkopeoX, "%.1f"), num(float64(m.Rows), "%.0f"), num(m.RowsPerS, "%.0f"), phases(m.Phases), strings.ReplaceAll(m.Notes, "|", "/"), status)
 	}
-	b.WriteString("\nDB rows/s: rows the import wrote / its database phase. In-process (profile) runs time the transaction exactly; CLI runs only have -v log timestamps, so their figure divides by db+verify (the transaction plus the post-import check).\n\n")
+	b.WriteString("\nDB rows/s: rows the import wrote / the duration of harbordb.Load, measured in the in-process (profile) runs from the start of the database phase to Load's last statement (it runs while the files are placed). CLI runs have only -v log timestamps: scan, plan+files (until the files are committed), db+verify (the rest: what is left of the row load, COMMIT, the post-import check).\n\n")
 	b.WriteString("| target | want | got | result |\n|---|---|---|---|\n")
 	for _, t := range r.results.Targets {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.Name, t.Want, orDash(t.Got), t.Result)

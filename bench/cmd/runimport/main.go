@@ -6,14 +6,20 @@
 //
 //	runimport -src DIR -harbor-data H -db DSN -cpuprofile cpu.prof -out result.json
 //
-// Phases (seconds from the start of importer.Run):
+// Phases are consecutive wall-time segments of importer.Run, cut at its
+// progress events and log records (the importer may load the rows while it
+// places the files, so the database load has its own figure):
 //
 //	scan      until "scanned source" is logged
-//	plan      until the first stage/place/database event (includes reading the database)
-//	stage     staging blobs and links, chown, first syncfs (until the first place event)
-//	place     renames into place and the second syncfs (until the database event)
-//	database  the transaction: COPY into staging tables and every SQL step, commit
+//	plan      until the first stage, place or database event (includes reading the database)
+//	stage     until the first file is renamed into place: staging, chown, first syncfs
+//	place     until "committed files to registry storage": renames, second syncfs
+//	database  until the transaction committed: what is left of the row load, and COMMIT
 //	verify    the check of what was written, until importer.Run returns
+//
+// With -db-steps, db_load_seconds is the row load's own duration (from the
+// start of the database phase to harbordb.Load's last statement), however it
+// overlaps the file phases, and db_steps times each statement.
 package main
 
 import (
@@ -53,6 +59,9 @@ type Result struct {
 	// DBSteps are harbordb.Load's staging COPYs and SQL steps with the
 	// seconds each took (with -db-steps).
 	DBSteps []DBStep `json:"db_steps,omitempty"`
+	// DBLoadSeconds is harbordb.Load's own duration, from the start of the
+	// database phase to its last statement (with -db-steps).
+	DBLoadSeconds float64 `json:"db_load_seconds,omitempty"`
 }
 
 // DBStep is one statement of the database phase.
@@ -149,6 +158,7 @@ func run(ctx context.Context) error {
 		strategy, out          string
 		cpuProfile, memProfile string
 		verbose, dbSteps       bool
+		heapAt, heapAtFile     string
 	)
 	flag.StringVar(&opts.Source, "src", "", "registry storage directory or tarball")
 	flag.StringVar(&opts.HarborData, "harbor-data", "", "Harbor's data volume")
@@ -161,6 +171,8 @@ func run(ctx context.Context) error {
 	flag.StringVar(&memProfile, "memprofile", "", "write a heap profile (after the run) here")
 	flag.StringVar(&out, "out", "", "write the JSON result here (default stdout)")
 	flag.BoolVar(&verbose, "v", false, "log to stderr")
+	flag.StringVar(&heapAt, "heap-at", "", "write a heap profile (live objects, after a GC) when this phase starts: stage, place, database, verify")
+	flag.StringVar(&heapAtFile, "heap-at-file", "heap-at.prof", "where -heap-at writes")
 	flag.BoolVar(&dbSteps, "db-steps", false, "time each statement of the database phase (enables debug records, which costs a little)")
 	flag.Parse()
 	switch strategy {
@@ -181,7 +193,11 @@ func run(ctx context.Context) error {
 	var steps []DBStep
 	var prev time.Time
 	opts.Logger = slog.New(logHook{Handler: h, c: c, dbSteps: dbSteps, mu: &c.mu, steps: &steps, prev: &prev})
+	var heapOnce sync.Once
 	opts.Progress = func(p importer.Progress) {
+		if p.Phase == heapAt {
+			heapOnce.Do(func() { writeHeap(heapAtFile) })
+		}
 		switch {
 		case p.Phase == "database" && p.Done == 0:
 			c.mark("database-start")
@@ -221,6 +237,9 @@ func run(ctx context.Context) error {
 	}
 
 	res := Result{Seconds: total.Seconds(), Report: rep, Phases: c.phases(total), DBSteps: steps}
+	for _, st := range steps { // each step starts where the previous ended
+		res.DBLoadSeconds += st.Seconds
+	}
 	if runErr != nil {
 		res.Error = runErr.Error()
 	}
@@ -249,35 +268,56 @@ func (c *clock) phases(total time.Duration) []Phase {
 		}
 		return best, ok
 	}
-	bounds := []struct {
+	var wrote bool
+	for _, n := range []string{"stage", "place", "database-start", "committed"} {
+		if _, ok := c.first[n]; ok {
+			wrote = true
+		}
+	}
+	type bound struct {
 		name string
-		end  []string
-	}{
-		{"scan", []string{"scanned"}},
-		{"plan", []string{"stage", "place", "database-start"}},
-		{"stage", []string{"place", "committed", "database-start"}},
-		{"place", []string{"committed", "database-start"}},
-		{"database", []string{"database-end"}},
-		{"verify", nil},
+		end  time.Duration
+		ok   bool
+	}
+	var ends []bound
+	add := func(name string, names ...string) {
+		d, ok := at(names...)
+		ends = append(ends, bound{name, d, ok})
+	}
+	add("scan", "scanned")
+	if !wrote {
+		// A dry run (or a failed run) ends with planning.
+		ends = append(ends, bound{"plan", total, true})
+	} else {
+		add("plan", "stage", "place", "database-start", "committed")
+		add("stage", "place", "committed")
+		add("place", "committed")
+		add("database", "database-end")
+		ends = append(ends, bound{"verify", total, true})
 	}
 	var out []Phase
 	prev := time.Duration(0)
-	_, wrote := at("stage", "place", "database-start")
-	for _, b := range bounds {
-		end, ok := at(b.end...)
-		switch {
-		case b.end == nil && wrote:
-			end, ok = total, true
-		case b.name == "plan" && !wrote:
-			// A dry run (or a failed run) ends with planning.
-			end, ok = total, true
-		}
-		if !ok || end < prev {
-			out = append(out, Phase{Name: b.name})
+	for _, e := range ends {
+		if !e.ok || e.end < prev {
+			out = append(out, Phase{Name: e.name})
 			continue
 		}
-		out = append(out, Phase{Name: b.name, Seconds: (end - prev).Seconds()})
-		prev = end
+		out = append(out, Phase{Name: e.name, Seconds: (e.end - prev).Seconds()})
+		prev = e.end
 	}
 	return out
+}
+
+// writeHeap writes a profile of the live heap now.
+func writeHeap(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "runimport: heap profile:", err)
+		return
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "runimport: heap profile:", err)
+	}
 }
