@@ -130,14 +130,35 @@ type ProjectBlob struct {
 }
 
 // staging describes one temporary table: how it is created and how a Batch
-// fills it. Both Load (COPY) and WriteScript (INSERT … VALUES) use it.
+// fills it. Both Load (COPY) and WriteScript (INSERT … VALUES) use it. Rows
+// are produced one at a time into a reused slice, so writing a batch never
+// holds a second copy of it.
 type staging struct {
 	table   string
 	columns []column
-	rows    func(b *Batch) [][]any
+	// n is the number of rows b has for this table; row fills r (one value
+	// per column) with row i.
+	n   func(b *Batch) int
+	row func(b *Batch, i int, r []any)
 }
 
 type column struct{ name, typ string }
+
+// each calls fn with every row of t in b, reusing one slice: fn must not
+// keep it.
+func (t staging) each(b *Batch, fn func(i int, r []any) error) error {
+	if t.n == nil {
+		return nil
+	}
+	r := make([]any, len(t.columns))
+	for i, n := 0, t.n(b); i < n; i++ {
+		t.row(b, i, r)
+		if err := fn(i, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // A nil in a row is NULL; strings holding "" are stored as ”.
 func orNull(s string) any {
@@ -149,88 +170,59 @@ func orNull(s string) any {
 
 var stagingTables = []staging{
 	{"harbor_import_settings", []column{{"username", "text"}, {"overwrite_tags", "boolean"}, {"ignore_quota", "boolean"}},
-		func(b *Batch) [][]any {
+		func(*Batch) int { return 1 },
+		func(b *Batch, _ int, r []any) {
 			u := b.Settings.Username
 			if u == "" {
 				u = "harbor-import"
 			}
-			return [][]any{{u, b.Settings.OverwriteTags, b.Settings.IgnoreQuota}}
+			r[0], r[1], r[2] = u, b.Settings.OverwriteTags, b.Settings.IgnoreQuota
 		}},
 	{"harbor_import_project", []column{{"name", "text"}, {"public", "boolean"}},
-		func(b *Batch) [][]any {
-			out := make([][]any, len(b.Projects))
-			for i, p := range b.Projects {
-				out[i] = []any{p.Name, p.Public}
-			}
-			return out
-		}},
+		func(b *Batch) int { return len(b.Projects) },
+		func(b *Batch, i int, r []any) { p := &b.Projects[i]; r[0], r[1] = p.Name, p.Public }},
 	{"harbor_import_repository", []column{{"name", "text"}, {"project", "text"}},
-		func(b *Batch) [][]any {
-			out := make([][]any, len(b.Repositories))
-			for i, r := range b.Repositories {
-				out[i] = []any{r.Name, r.Project}
-			}
-			return out
-		}},
+		func(b *Batch) int { return len(b.Repositories) },
+		func(b *Batch, i int, r []any) { x := &b.Repositories[i]; r[0], r[1] = x.Name, x.Project }},
 	{"harbor_import_blob", []column{{"digest", "text"}, {"content_type", "text"}, {"size", "bigint"}},
-		func(b *Batch) [][]any {
-			out := make([][]any, len(b.Blobs))
-			for i, r := range b.Blobs {
-				out[i] = []any{r.Digest, r.ContentType, r.Size}
-			}
-			return out
-		}},
+		func(b *Batch) int { return len(b.Blobs) },
+		func(b *Batch, i int, r []any) { x := &b.Blobs[i]; r[0], r[1], r[2] = x.Digest, x.ContentType, x.Size }},
 	{"harbor_import_project_blob", []column{{"project", "text"}, {"digest", "text"}},
-		func(b *Batch) [][]any {
-			out := make([][]any, len(b.ProjectBlobs))
-			for i, r := range b.ProjectBlobs {
-				out[i] = []any{r.Project, r.BlobDigest}
-			}
-			return out
-		}},
+		func(b *Batch) int { return len(b.ProjectBlobs) },
+		func(b *Batch, i int, r []any) { x := &b.ProjectBlobs[i]; r[0], r[1] = x.Project, x.BlobDigest }},
 	{"harbor_import_artifact", []column{{"ord", "integer"}, {"repository", "text"}, {"digest", "text"}, {"type", "text"},
 		{"media_type", "text"}, {"manifest_media_type", "text"}, {"artifact_type", "text"}, {"size", "bigint"},
 		{"extra_attrs", "text"}, {"annotations", "jsonb"}, {"icon", "text"}, {"fills_subjects", "boolean"}},
-		func(b *Batch) [][]any {
-			out := make([][]any, len(b.Artifacts))
-			for i, a := range b.Artifacts {
-				out[i] = []any{int32(i), a.Repository, a.Digest, a.Type, a.MediaType, a.ManifestMediaType, a.ArtifactType,
-					a.Size, a.ExtraAttrs, orNull(a.Annotations), a.Icon, a.FillsSubjects}
-			}
-			return out
+		func(b *Batch) int { return len(b.Artifacts) },
+		func(b *Batch, i int, r []any) {
+			a := &b.Artifacts[i]
+			r[0], r[1], r[2], r[3], r[4], r[5] = int32(i), a.Repository, a.Digest, a.Type, a.MediaType, a.ManifestMediaType
+			r[6], r[7], r[8], r[9], r[10], r[11] = a.ArtifactType, a.Size, a.ExtraAttrs, orNull(a.Annotations), a.Icon, a.FillsSubjects
 		}},
 	{"harbor_import_reference", []column{{"ord", "integer"}, {"repository", "text"}, {"parent_digest", "text"}, {"child_digest", "text"},
 		{"platform", "text"}, {"urls", "text"}, {"annotations", "jsonb"}},
-		func(b *Batch) [][]any {
-			out := make([][]any, len(b.References))
-			for i, r := range b.References {
-				out[i] = []any{int32(i), r.Repository, r.ParentDigest, r.ChildDigest, r.Platform, r.URLs, orNull(r.Annotations)}
-			}
-			return out
+		func(b *Batch) int { return len(b.References) },
+		func(b *Batch, i int, r []any) {
+			x := &b.References[i]
+			r[0], r[1], r[2], r[3], r[4], r[5], r[6] = int32(i), x.Repository, x.ParentDigest, x.ChildDigest, x.Platform, x.URLs, orNull(x.Annotations)
 		}},
 	{"harbor_import_tag", []column{{"ord", "integer"}, {"repository", "text"}, {"name", "text"}, {"digest", "text"}},
-		func(b *Batch) [][]any {
-			out := make([][]any, len(b.Tags))
-			for i, t := range b.Tags {
-				out[i] = []any{int32(i), t.Repository, t.Name, t.Digest}
-			}
-			return out
+		func(b *Batch) int { return len(b.Tags) },
+		func(b *Batch, i int, r []any) {
+			t := &b.Tags[i]
+			r[0], r[1], r[2], r[3] = int32(i), t.Repository, t.Name, t.Digest
 		}},
 	{"harbor_import_artifact_blob", []column{{"ord", "integer"}, {"digest_af", "text"}, {"digest_blob", "text"}},
-		func(b *Batch) [][]any {
-			out := make([][]any, len(b.ArtifactBlobs))
-			for i, r := range b.ArtifactBlobs {
-				out[i] = []any{int32(i), r.ArtifactDigest, r.BlobDigest}
-			}
-			return out
+		func(b *Batch) int { return len(b.ArtifactBlobs) },
+		func(b *Batch, i int, r []any) {
+			x := &b.ArtifactBlobs[i]
+			r[0], r[1], r[2] = int32(i), x.ArtifactDigest, x.BlobDigest
 		}},
 	{"harbor_import_accessory", []column{{"ord", "integer"}, {"repository", "text"}, {"digest", "text"}, {"subject_digest", "text"},
 		{"type", "text"}, {"manifest_size", "bigint"}, {"source", "text"}},
-		func(b *Batch) [][]any {
-			out := make([][]any, len(b.Accessories))
-			for i, a := range b.Accessories {
-				out[i] = []any{int32(i), a.Repository, a.Digest, a.SubjectDigest, a.Type, a.ManifestSize, a.Source}
-			}
-			return out
+		func(b *Batch) int { return len(b.Accessories) },
+		func(b *Batch, i int, r []any) {
+			a := &b.Accessories[i]
+			r[0], r[1], r[2], r[3], r[4], r[5], r[6] = int32(i), a.Repository, a.Digest, a.SubjectDigest, a.Type, a.ManifestSize, a.Source
 		}},
 }

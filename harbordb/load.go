@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -50,11 +51,10 @@ func Load(ctx context.Context, tx pgx.Tx, s Schema, b *Batch, log *slog.Logger) 
 		}
 	}
 	for _, t := range stagingTables {
-		rows := t.rows(b)
-		if len(rows) == 0 {
+		if t.n(b) == 0 {
 			continue
 		}
-		n, err := tx.CopyFrom(ctx, pgx.Identifier{t.table}, t.columnNames(), pgx.CopyFromRows(rows))
+		n, err := tx.CopyFrom(ctx, pgx.Identifier{t.table}, t.columnNames(), &copySource{t: t, b: b, i: -1})
 		if err != nil {
 			return c, fmt.Errorf("loading %s: %w", t.table, err)
 		}
@@ -111,15 +111,54 @@ func interpret(err error) error {
 	}
 }
 
-// validate refuses values PostgreSQL text cannot hold, naming the row.
+// copySource streams one staging table's rows to COPY.
+type copySource struct {
+	t   staging
+	b   *Batch
+	i   int
+	row []any
+}
+
+func (c *copySource) Next() bool {
+	c.i++
+	if c.i >= c.t.n(c.b) {
+		return false
+	}
+	if c.row == nil {
+		c.row = make([]any, len(c.t.columns))
+	}
+	c.t.row(c.b, c.i, c.row)
+	return true
+}
+
+func (c *copySource) Values() ([]any, error) { return c.row, nil }
+func (c *copySource) Err() error             { return nil }
+
+// validate refuses values PostgreSQL text cannot hold (NUL bytes, invalid
+// UTF-8), naming the table, column and row.
 func (b *Batch) validate() error {
 	for _, t := range stagingTables {
-		for _, row := range t.rows(b) {
+		err := t.each(b, func(_ int, row []any) error {
 			for i, v := range row {
-				if s, ok := v.(string); ok && strings.IndexByte(s, 0) >= 0 {
-					return fmt.Errorf("%w: %s.%s holds a NUL byte (row %q)", ErrInvalidValue, t.table, t.columns[i].name, fmt.Sprint(row[:min(3, len(row))]...))
+				s, ok := v.(string)
+				if !ok {
+					continue
 				}
+				var why string
+				switch {
+				case strings.IndexByte(s, 0) >= 0:
+					why = "a NUL byte"
+				case !utf8.ValidString(s):
+					why = "invalid UTF-8"
+				default:
+					continue
+				}
+				return fmt.Errorf("%w: %s.%s holds %s (row %q)", ErrInvalidValue, t.table, t.columns[i].name, why, fmt.Sprint(row[:min(3, len(row))]...))
 			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	return nil

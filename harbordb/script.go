@@ -49,22 +49,26 @@ func WriteScript(w io.Writer, s Schema, b *Batch, info ScriptInfo) error {
 		p("%s;\n", createStaging(t, false))
 	}
 	for _, t := range stagingTables {
-		rows := t.rows(b)
-		for start := 0; start < len(rows); start += 500 {
-			end := min(start+500, len(rows))
-			p("\nINSERT INTO %s (%s) VALUES\n", t.table, strings.Join(t.columnNames(), ", "))
-			for i, row := range rows[start:end] {
-				vals := make([]string, len(row))
-				for j, v := range row {
-					vals[j] = literal(v)
-				}
-				sep := ","
-				if start+i == end-1 {
-					sep = ";"
-				}
-				p("  (%s)%s\n", strings.Join(vals, ", "), sep)
+		// INSERTs of up to 500 rows each.
+		n, cols := t.n(b), strings.Join(t.columnNames(), ", ")
+		_ = t.each(b, func(i int, row []any) error {
+			if i%500 == 0 {
+				p("\nINSERT INTO %s (%s) VALUES\n", t.table, cols)
 			}
-		}
+			bw.WriteString("  (")
+			for j, v := range row {
+				if j > 0 {
+					bw.WriteString(", ")
+				}
+				bw.WriteString(literal(v))
+			}
+			if i%500 == 499 || i == n-1 {
+				bw.WriteString(");\n")
+			} else {
+				bw.WriteString("),\n")
+			}
+			return nil
+		})
 	}
 	for _, st := range steps(s) {
 		p("\n-- %s\n%s;\n", st.name, st.sql)

@@ -334,7 +334,8 @@ func dumpAll(t *testing.T, conn *pgx.Conn) map[string][]string {
 	return out
 }
 
-// nulBatches are small batches with a NUL byte in one value each.
+// nulBatches are small batches with a NUL byte (or invalid UTF-8) in one
+// value each.
 func nulBatches() map[string]*harbordb.Batch {
 	base := func() *harbordb.Batch {
 		return &harbordb.Batch{
@@ -367,6 +368,13 @@ func nulBatches() map[string]*harbordb.Batch {
 	b = base()
 	b.References = []harbordb.ArtifactReference{{Repository: "library/app", ParentDigest: fakeDigest("nul", 0), ChildDigest: fakeDigest("nul", 0), Platform: "{\"os\":\"linux\x00\"}"}}
 	out["platform"] = b
+	// PostgreSQL refuses invalid UTF-8 too, with a message naming no row.
+	b = base()
+	b.Tags[0].Name = "v\xff1"
+	out["tag invalid UTF-8"] = b
+	b = base()
+	b.Artifacts[0].ExtraAttrs = "{\"author\":\"\xc3\x28\"}"
+	out["extra_attrs invalid UTF-8"] = b
 	return out
 }
 
