@@ -19,7 +19,7 @@ type plan struct {
 	// blobs to place, by digest, in first-use order (blobOrder).
 	blobs     map[digest.Digest]*planBlob
 	blobOrder []digest.Digest
-	// links to place (relative to the v2 root) and their targets.
+	// links to place, each once, in first-use order.
 	links []planLink
 
 	// Report material.
@@ -40,7 +40,10 @@ type plan struct {
 }
 
 type planBlob struct {
-	size int64
+	// digest is the one copy of the digest string the plan's rows and
+	// links share (manifests repeat it; a 50,000-tag plan holds ~1M uses).
+	digest digest.Digest
+	size   int64
 	// file is false for foreign layers and empty configs the source does
 	// not hold: a blob row without data, as a push leaves it.
 	file        bool
@@ -48,8 +51,21 @@ type planBlob struct {
 	fromHarbor  bool // Harbor's storage already holds the data
 }
 
+// planLink is a link file to place; its path is computed when it is staged
+// (regpath.For), so the plan holds no path strings.
 type planLink struct {
-	rel    string
+	repo   string // target repository, shared with its rows
+	kind   regpath.Kind
+	target digest.Digest
+}
+
+func (l planLink) rel() (string, error) {
+	return regpath.For(regpath.Spec{Kind: l.kind, Repo: l.repo, Digest: l.target})
+}
+
+// linkKey identifies a link within one repository.
+type linkKey struct {
+	kind   regpath.Kind
 	target digest.Digest
 }
 
@@ -154,6 +170,8 @@ type planner struct {
 	accessoryKeys []string
 	// failed holds "repo@digest" of manifests that could not be planned.
 	failed map[string]bool
+	// repoLinks holds the links planned for the repository being planned.
+	repoLinks map[linkKey]bool
 }
 
 // artNode is one artifact being planned.
@@ -217,6 +235,7 @@ func (pl *planner) build(ctx context.Context, inv *inventory) error {
 			continue
 		}
 		sum := RepoSummary{Source: src, Target: target, Project: project}
+		pl.repoLinks = map[linkKey]bool{}
 		reached := map[digest.Digest]bool{}
 		for _, tag := range sortedTags(links.tags) {
 			d := links.tags[tag]
@@ -482,6 +501,9 @@ func (pl *planner) rollbackTo(m planMark) {
 	p.batch.Artifacts = p.batch.Artifacts[:m.arts]
 	p.batch.References = p.batch.References[:m.refs]
 	p.batch.ArtifactBlobs = p.batch.ArtifactBlobs[:m.abs]
+	for _, l := range p.links[m.links:] {
+		delete(pl.repoLinks, linkKey{l.kind, l.target})
+	}
 	p.links = p.links[:m.links]
 	for _, d := range p.blobOrder[m.blobOrder:] {
 		delete(p.blobs, d)
@@ -499,10 +521,11 @@ func (pl *planner) rollbackTo(m planMark) {
 	p.schema1 = p.schema1[:m.schema1]
 }
 
-func (pl *planner) addBlob(d digest.Digest, size int64, contentType string, file, fromHarbor bool) {
+// addBlob plans blob d and returns the plan's copy of its digest.
+func (pl *planner) addBlob(d digest.Digest, size int64, contentType string, file, fromHarbor bool) digest.Digest {
 	b := pl.p.blobs[d]
 	if b == nil {
-		b = &planBlob{size: size}
+		b = &planBlob{digest: d, size: size}
 		pl.p.blobs[d] = b
 		pl.p.blobOrder = append(pl.p.blobOrder, d)
 	}
@@ -510,14 +533,33 @@ func (pl *planner) addBlob(d digest.Digest, size int64, contentType string, file
 	b.contentType = contentType
 	b.file = b.file || file
 	b.fromHarbor = b.fromHarbor || fromHarbor
+	return b.digest
 }
 
+// canonical returns the plan's copy of digest d, or d when d is no blob of
+// the plan.
+func (pl *planner) canonical(d digest.Digest) digest.Digest {
+	if b := pl.p.blobs[d]; b != nil {
+		return b.digest
+	}
+	return d
+}
+
+// addLink plans the link of kind to d in repo, once per repository.
 func (pl *planner) addLink(kind regpath.Kind, repo string, d digest.Digest) error {
-	rel, err := regpath.For(regpath.Spec{Kind: kind, Repo: repo, Digest: d})
-	if err != nil {
+	k := linkKey{kind, pl.canonical(d)}
+	if pl.repoLinks[k] {
+		return nil
+	}
+	l := planLink{repo: repo, kind: kind, target: k.target}
+	if _, err := l.rel(); err != nil {
 		return err
 	}
-	pl.p.links = append(pl.p.links, planLink{rel: rel, target: d})
+	if pl.repoLinks == nil {
+		pl.repoLinks = map[linkKey]bool{}
+	}
+	pl.repoLinks[k] = true
+	pl.p.links = append(pl.p.links, l)
 	return nil
 }
 
@@ -632,6 +674,7 @@ func (pl *planner) resolve(ctx context.Context, repo, project string, d digest.D
 		return nil, err
 	}
 	p := pl.p
+	d = pl.canonical(d)
 	p.batch.Artifacts = append(p.batch.Artifacts, harbordb.Artifact{
 		Repository: repo, Digest: d.String(), Type: row.Type, MediaType: row.MediaType,
 		ManifestMediaType: m.MediaType, ArtifactType: row.ArtifactType, Size: node.size,
@@ -639,7 +682,7 @@ func (pl *planner) resolve(ctx context.Context, repo, project string, d digest.D
 		FillsSubjects: pl.flavor.backfillsSubjects(m),
 	})
 	for _, ref := range m.references() {
-		p.batch.ArtifactBlobs = append(p.batch.ArtifactBlobs, harbordb.ArtifactBlob{ArtifactDigest: d.String(), BlobDigest: ref.Digest.String()})
+		p.batch.ArtifactBlobs = append(p.batch.ArtifactBlobs, harbordb.ArtifactBlob{ArtifactDigest: d.String(), BlobDigest: pl.canonical(ref.Digest).String()})
 	}
 	p.batch.ArtifactBlobs = append(p.batch.ArtifactBlobs, harbordb.ArtifactBlob{ArtifactDigest: d.String(), BlobDigest: d.String()})
 	if m.IsIndex {

@@ -403,13 +403,12 @@ func placeFiles(ctx context.Context, opts *Options, src source, placer *fsmove.P
 		}
 	}
 	src.discardUnused(placer)
-	seen := map[string]bool{}
-	for _, l := range p.links {
-		if seen[l.rel] {
-			continue
+	for _, l := range p.links { // each once (planner.addLink)
+		rel, err := l.rel()
+		if err != nil {
+			return fail(err)
 		}
-		seen[l.rel] = true
-		st, err := placer.StageLink(ctx, l.rel, l.target)
+		st, err := placer.StageLink(ctx, rel, l.target)
 		if err != nil {
 			return fail(err)
 		}
