@@ -128,15 +128,19 @@ func Inspect(ctx context.Context, db DBTX, b *Batch) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = q("artifacts", `SELECT repository_name, digest FROM artifact WHERE repository_name = ANY($1) AND digest = ANY($2)`,
-		[]any{repos, digests}, func(r pgx.Rows) error {
-			var repo, d string
-			if err := r.Scan(&repo, &d); err != nil {
-				return err
-			}
-			st.Artifacts[repo+"@"+d] = true
-			return nil
-		})
+	// Long digest lists go in chunks: one array parameter of 170,000
+	// digests would stay in the connection's write buffer for the whole run.
+	err = chunked(digests, func(digests []string) error {
+		return q("artifacts", `SELECT repository_name, digest FROM artifact WHERE repository_name = ANY($1) AND digest = ANY($2)`,
+			[]any{repos, digests}, func(r pgx.Rows) error {
+				var repo, d string
+				if err := r.Scan(&repo, &d); err != nil {
+					return err
+				}
+				st.Artifacts[repo+"@"+d] = true
+				return nil
+			})
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -153,28 +157,32 @@ func Inspect(ctx context.Context, db DBTX, b *Batch) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = q("blobs", `SELECT digest FROM blob WHERE digest = ANY($1)`, []any{blobs},
-		func(r pgx.Rows) error {
-			var d string
-			if err := r.Scan(&d); err != nil {
-				return err
-			}
-			st.Blobs[d] = true
-			return nil
-		})
+	err = chunked(blobs, func(blobs []string) error {
+		return q("blobs", `SELECT digest FROM blob WHERE digest = ANY($1)`, []any{blobs},
+			func(r pgx.Rows) error {
+				var d string
+				if err := r.Scan(&d); err != nil {
+					return err
+				}
+				st.Blobs[d] = true
+				return nil
+			})
+	})
 	if err != nil {
 		return nil, err
 	}
-	err = q("project blobs", `SELECT p.name, b.digest FROM project_blob pb JOIN project p ON p.project_id = pb.project_id
+	err = chunked(blobs, func(blobs []string) error {
+		return q("project blobs", `SELECT p.name, b.digest FROM project_blob pb JOIN project p ON p.project_id = pb.project_id
 		JOIN blob b ON b.id = pb.blob_id WHERE p.name = ANY($1) AND b.digest = ANY($2)`, []any{projects, blobs},
-		func(r pgx.Rows) error {
-			var p, d string
-			if err := r.Scan(&p, &d); err != nil {
-				return err
-			}
-			st.ProjectBlobs[p+"\x00"+d] = true
-			return nil
-		})
+			func(r pgx.Rows) error {
+				var p, d string
+				if err := r.Scan(&p, &d); err != nil {
+					return err
+				}
+				st.ProjectBlobs[p+"\x00"+d] = true
+				return nil
+			})
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -188,4 +196,18 @@ func Inspect(ctx context.Context, db DBTX, b *Batch) (*State, error) {
 		}
 	}
 	return st, nil
+}
+
+// chunkLen is how many values one array parameter of Inspect holds.
+const chunkLen = 8192
+
+// chunked calls fn with consecutive parts of list of at most chunkLen
+// values (once, with an empty list, when list is empty).
+func chunked(list []string, fn func([]string) error) error {
+	for start := 0; start == 0 || start < len(list); start += chunkLen {
+		if err := fn(list[start:min(start+chunkLen, len(list))]); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -273,7 +273,16 @@ func (s *dirSource) prefetch(ctx context.Context, inv *inventory) (stop func()) 
 			}
 		}
 	}()
-	return func() { cancel(); wg.Wait() }
+	return func() {
+		cancel()
+		wg.Wait()
+		// The plan holds what the placement needs; a 50,000-tag storage's
+		// sizes would otherwise stay for the whole import (dirSource.stat
+		// falls back to lstat).
+		s.pre.sizes.Clear()
+		s.pre.content.Clear()
+		s.pre.held.Store(0)
+	}
 }
 
 func (s *dirSource) prefetchManifest(ctx context.Context, d digest.Digest, seen *sync.Map, depth int) {

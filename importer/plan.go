@@ -172,6 +172,21 @@ type planner struct {
 	failed map[string]bool
 	// repoLinks holds the links planned for the repository being planned.
 	repoLinks map[linkKey]bool
+	// strs holds one copy of each media type and artifact type: every
+	// manifest decoded repeats them (intern).
+	strs map[string]string
+}
+
+// intern returns the planner's copy of s.
+func (pl *planner) intern(s string) string {
+	if c, ok := pl.strs[s]; ok {
+		return c
+	}
+	if pl.strs == nil {
+		pl.strs = map[string]string{}
+	}
+	pl.strs[s] = s
+	return s
 }
 
 // artNode is one artifact being planned.
@@ -249,7 +264,7 @@ func (pl *planner) build(ctx context.Context, inv *inventory) error {
 			}
 			sum.Artifacts += n
 			sum.Tags++
-			p.batch.Tags = append(p.batch.Tags, harbordb.Tag{Repository: target, Name: tag, Digest: d.String()})
+			p.batch.Tags = append(p.batch.Tags, harbordb.Tag{Repository: target, Name: tag, Digest: pl.canonical(d).String()})
 			// A push of tag sha256-<hex>.sig holding a cosign simple-signing
 			// layer is a signature of sha256:<hex> (2.5+, cosign.go:101-183).
 			if subject, ok := cosignSubject(tag); ok && node.cosign && pl.flavor.version >= 80 {
@@ -530,7 +545,7 @@ func (pl *planner) addBlob(d digest.Digest, size int64, contentType string, file
 		pl.p.blobOrder = append(pl.p.blobOrder, d)
 	}
 	// content_type follows the most recent manifest referencing the blob (harbor-facts §2.9).
-	b.contentType = contentType
+	b.contentType = pl.intern(contentType)
 	b.file = b.file || file
 	b.fromHarbor = b.fromHarbor || fromHarbor
 	return b.digest
@@ -676,8 +691,8 @@ func (pl *planner) resolve(ctx context.Context, repo, project string, d digest.D
 	p := pl.p
 	d = pl.canonical(d)
 	p.batch.Artifacts = append(p.batch.Artifacts, harbordb.Artifact{
-		Repository: repo, Digest: d.String(), Type: row.Type, MediaType: row.MediaType,
-		ManifestMediaType: m.MediaType, ArtifactType: row.ArtifactType, Size: node.size,
+		Repository: repo, Digest: d.String(), Type: pl.intern(row.Type), MediaType: pl.intern(row.MediaType),
+		ManifestMediaType: pl.intern(m.MediaType), ArtifactType: pl.intern(row.ArtifactType), Size: node.size,
 		ExtraAttrs: row.ExtraAttrs, Annotations: row.Annotations, Icon: row.Icon,
 		FillsSubjects: pl.flavor.backfillsSubjects(m),
 	})
@@ -795,11 +810,11 @@ func (pl *planner) indexChild(repo string, parent digest.Digest, c ocispec.Descr
 		return err
 	}
 	pl.p.batch.References = append(pl.p.batch.References, harbordb.ArtifactReference{
-		Repository: repo, ParentDigest: parent.String(), ChildDigest: c.Digest.String(),
+		Repository: repo, ParentDigest: pl.canonical(parent).String(), ChildDigest: pl.canonical(c.Digest).String(),
 		Platform: platform, URLs: urls, Annotations: ann,
 	})
 	if b := pl.p.blobs[c.Digest]; b != nil && c.MediaType != "" {
-		b.contentType = c.MediaType
+		b.contentType = pl.intern(c.MediaType)
 	}
 	return nil
 }
