@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/harbor-import/harbor-import/testenv"
+	"math"
+	"runtime/debug"
 )
 
 // registryStorage pushes the reference images into a fresh registry
@@ -150,5 +152,44 @@ func TestSQLOutNeedsDryRun(t *testing.T) {
 	}
 	if stdout != "" {
 		t.Errorf("standard output: got %q, want nothing", stdout)
+	}
+}
+
+// TestMemoryLimit: --memory-limit sets the runtime's soft limit (by
+// default too), GOMEMLIMIT wins unless the flag is given, and a bad value is
+// refused before anything is read.
+func TestMemoryLimit(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	storage := registryStorage(t)
+	dry := func(args ...string) error {
+		data := t.TempDir()
+		if err := os.Mkdir(filepath.Join(data, "registry"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := runHarborImport(t, append([]string{"--src", storage, "--harbor-data", data, "--dry-run"}, args...)...)
+		return err
+	}
+	for _, tc := range []struct {
+		env  string
+		args []string
+		want int64
+	}{
+		{"", nil, 192 << 20},
+		{"", []string{"--memory-limit", "512MiB"}, 512 << 20},
+		{"", []string{"--memory-limit", "0"}, math.MaxInt64},
+		{"1GiB", nil, 1 << 30}, // GOMEMLIMIT as the runtime read it at start
+		{"1GiB", []string{"--memory-limit", "64MiB"}, 64 << 20},
+	} {
+		t.Setenv("GOMEMLIMIT", tc.env)
+		debug.SetMemoryLimit(1 << 30) // stands in for what the runtime set from GOMEMLIMIT
+		if err := dry(tc.args...); err != nil {
+			t.Fatalf("GOMEMLIMIT=%q %v: %v", tc.env, tc.args, err)
+		}
+		if got := debug.SetMemoryLimit(-1); got != tc.want {
+			t.Errorf("GOMEMLIMIT=%q %v: limit %d, want %d", tc.env, tc.args, got, tc.want)
+		}
+	}
+	if err := dry("--memory-limit", "lots"); err == nil || !strings.Contains(err.Error(), "--memory-limit") {
+		t.Errorf("--memory-limit lots: got %v, want an error naming the flag", err)
 	}
 }

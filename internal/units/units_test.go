@@ -12,3 +12,21 @@ func TestBytes(t *testing.T) {
 		}
 	}
 }
+
+func TestParseBytes(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+	}{{"0", 0}, {"1048576", 1 << 20}, {"192MiB", 192 << 20}, {"192 mib", 192 << 20}, {"1.5GiB", 3 << 29}, {"512K", 512 << 10},
+		{"1GB", 1e9}, {"2 kB", 2000}, {"10b", 10}, {" 1T ", 1 << 40}} {
+		got, err := ParseBytes(tc.in)
+		if err != nil || got != tc.want {
+			t.Errorf("ParseBytes(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "MiB", "-1MiB", "1 XB", "1.2.3MiB", "12 MiB s", "9999999TiB"} {
+		if got, err := ParseBytes(bad); err == nil {
+			t.Errorf("ParseBytes(%q) = %d, want an error", bad, got)
+		}
+	}
+}
