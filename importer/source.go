@@ -31,7 +31,8 @@ type source interface {
 	read(ctx context.Context, d digest.Digest) ([]byte, error)
 	// stage puts blob d into p's staging area; verify also hashes it.
 	stage(ctx context.Context, p *fsmove.Placer, d digest.Digest, size int64, verify bool) (*fsmove.Staged, error)
-	// discardUnused drops staged blobs that stage never handed out.
+	// discardUnused drops staged blobs that stage never handed out, and what
+	// was kept only for planning; placement calls it once staging is done.
 	discardUnused(p *fsmove.Placer)
 	close() error
 }

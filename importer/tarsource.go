@@ -39,12 +39,11 @@ type tarSource struct {
 // tarBlob is what the scan learnt of one blob entry.
 type tarBlob struct {
 	size     int64
-	entry    string
 	staged   *fsmove.Staged // nil when Harbor already had it, or in a dry run
 	handed   bool           // stage() returned it
 	inHarbor bool
 	content  []byte // small JSON blobs kept in memory
-	spilled  string // or written here
+	spilled  bool   // or written to spillPath
 	head     []byte // the first bytes, for content sniffing (icons)
 }
 
@@ -258,7 +257,7 @@ func (s *tarSource) scanBlob(ctx context.Context, hdr *tar.Header, name string, 
 	if _, dup := s.blobs[d]; dup {
 		return nil // a tarball appended to twice; the first copy counts
 	}
-	b := &tarBlob{size: hdr.Size, entry: name}
+	b := &tarBlob{size: hdr.Size}
 	s.blobs[d] = b
 	rec := &readErrRecorder{r: r}
 	r = rec
@@ -317,13 +316,15 @@ func (s *tarSource) spill(b *tarBlob, d digest.Digest, content []byte) error {
 		}
 		s.spillDir = dir
 	}
-	p := filepath.Join(s.spillDir, d.Encoded())
-	if err := os.WriteFile(p, content, 0o600); err != nil {
+	if err := os.WriteFile(s.spillPath(d), content, 0o600); err != nil {
 		return fmt.Errorf("spilling blob %s: %w", d, err)
 	}
-	b.spilled = p
+	b.spilled = true
 	return nil
 }
+
+// spillPath is where blob d's content is spilled.
+func (s *tarSource) spillPath(d digest.Digest) string { return filepath.Join(s.spillDir, d.Encoded()) }
 
 // readErrRecorder remembers a failed read of the archive (not io.EOF).
 type readErrRecorder struct {
@@ -399,8 +400,8 @@ func (s *tarSource) read(_ context.Context, d digest.Digest) ([]byte, error) {
 	switch {
 	case b.content != nil:
 		return b.content, nil
-	case b.spilled != "":
-		return os.ReadFile(b.spilled)
+	case b.spilled:
+		return os.ReadFile(s.spillPath(d))
 	}
 	return nil, errNotCaptured
 }
@@ -418,11 +419,14 @@ func (s *tarSource) stage(_ context.Context, _ *fsmove.Placer, d digest.Digest, 
 	return b.staged, nil
 }
 
+// discardUnused discards the staged blobs the plan did not take, and lets
+// go of what the scan kept for planning (called once planning is over).
 func (s *tarSource) discardUnused(p *fsmove.Placer) {
 	for _, b := range s.blobs {
 		if b.staged != nil && !b.handed {
 			_ = p.Discard(b.staged)
-			b.staged = nil
 		}
+		b.staged, b.content = nil, nil
 	}
+	s.memUsed = 0
 }
