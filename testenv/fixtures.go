@@ -10,6 +10,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/harbor-import/harbor-import/testenv/rawimage"
 )
 
 // FixtureImage is one tag of a pushed fixture and what it points at.
@@ -65,24 +67,25 @@ func (p *pusher) tag(repo, tag string) (name.Tag, error) {
 }
 
 // pushImage pushes img as repo:tag (blobs first, then the manifest by tag).
-func (p *pusher) pushImage(repo, tag string, img *rawImage) error {
+func (p *pusher) pushImage(repo, tag string, img *rawimage.Image) error {
 	ref, err := p.tag(repo, tag)
 	if err != nil {
 		return err
 	}
-	v1img, err := img.image()
+	v1img, err := img.Image()
 	if err != nil {
 		return err
 	}
 	if err := remote.Write(ref, v1img, p.opts...); err != nil {
 		return fmt.Errorf("pushing %s:%s: %w", repo, tag, err)
 	}
-	p.record(FixtureImage{Repo: repo, Tag: tag, Digest: img.digest(), MediaType: string(img.mediaType)})
+	d := img.Descriptor()
+	p.record(FixtureImage{Repo: repo, Tag: tag, Digest: d.Digest.String(), MediaType: string(d.MediaType)})
 	return nil
 }
 
 // pushIndex pushes idx as repo:tag (children by digest, then the index by tag).
-func (p *pusher) pushIndex(repo, tag string, idx *rawIndex) error {
+func (p *pusher) pushIndex(repo, tag string, idx *rawimage.Index) error {
 	ref, err := p.tag(repo, tag)
 	if err != nil {
 		return err
@@ -90,11 +93,12 @@ func (p *pusher) pushIndex(repo, tag string, idx *rawIndex) error {
 	if err := remote.WriteIndex(ref, idx, p.opts...); err != nil {
 		return fmt.Errorf("pushing %s:%s: %w", repo, tag, err)
 	}
-	children, err := idx.childDigests()
+	children, err := childDigests(idx)
 	if err != nil {
 		return err
 	}
-	p.record(FixtureImage{Repo: repo, Tag: tag, Digest: idx.digest(), MediaType: string(idx.mediaType), Children: children})
+	d := idx.Descriptor()
+	p.record(FixtureImage{Repo: repo, Tag: tag, Digest: d.Digest.String(), MediaType: string(d.MediaType), Children: children})
 	return nil
 }
 
@@ -258,7 +262,7 @@ type indexSpec struct {
 	children []imageSpec
 }
 
-func (s indexSpec) build() (*rawIndex, error) {
+func (s indexSpec) build() (*rawimage.Index, error) {
 	children := make([]child, 0, len(s.children))
 	for _, cs := range s.children {
 		img, err := cs.build()

@@ -78,7 +78,7 @@ func (h *Harbor) PushImage(ctx context.Context, repo, tag string, seed int64) (F
 	if err != nil {
 		return FixtureImage{}, err
 	}
-	v1img, err := img.image()
+	v1img, err := img.Image()
 	if err != nil {
 		return FixtureImage{}, err
 	}
@@ -89,7 +89,8 @@ func (h *Harbor) PushImage(ctx context.Context, repo, tag string, seed int64) (F
 	if err := remote.Write(ref, v1img, remote.WithContext(ctx), remote.WithAuth(h.auth())); err != nil {
 		return FixtureImage{}, fmt.Errorf("pushing %s:%s to %s: %w", repo, tag, h.RegistryHost, err)
 	}
-	return FixtureImage{Repo: repo, Tag: tag, Digest: img.digest(), MediaType: string(img.mediaType)}, nil
+	d := img.Descriptor()
+	return FixtureImage{Repo: repo, Tag: tag, Digest: d.Digest.String(), MediaType: string(d.MediaType)}, nil
 }
 
 // Referrer is an OCI 1.1 artifact pushed by PushReferrer.

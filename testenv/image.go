@@ -4,19 +4,17 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/harbor-import/harbor-import/testenv/rawimage"
 )
 
 // This file builds images byte by byte, so that manifests and configs look
@@ -162,7 +160,7 @@ type rootfsJSON struct {
 }
 
 // build returns the image with its manifest and config bytes.
-func (s imageSpec) build() (*rawImage, error) {
+func (s imageSpec) build() (*rawimage.Image, error) {
 	created := fixtureTime.Format(time.RFC3339)
 	cfg := configJSON{
 		Architecture: s.arch,
@@ -176,140 +174,62 @@ func (s imageSpec) build() (*rawImage, error) {
 		RootFS:  rootfsJSON{Type: "layers"},
 		Variant: s.variant,
 	}
-	img := &rawImage{mediaType: s.format.manifest(), blobs: map[v1.Hash]*blob{}}
 	man := ocispec.Manifest{MediaType: string(s.format.manifest())}
 	man.SchemaVersion = 2
+	layers := make([]*rawimage.Blob, 0, len(s.layers))
 	for i, l := range s.layers {
 		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, l.diffID)
 		cfg.History = append(cfg.History, historyJSON{Created: created, CreatedBy: fmt.Sprintf("/bin/sh -c #(nop) ADD layer %d", i)})
-		b := newBlob(l.gz, s.format.layer())
-		img.blobs[b.digest] = b
-		man.Layers = append(man.Layers, b.descriptor())
+		b := rawimage.NewBlob(l.gz, s.format.layer())
+		layers = append(layers, b)
+		man.Layers = append(man.Layers, ociDescriptor(b.Descriptor()))
 	}
 	config, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, err
 	}
-	img.config = config
-	cb := newBlob(config, s.format.config())
-	img.blobs[cb.digest] = cb
-	man.Config = cb.descriptor()
-	if img.manifest, err = json.Marshal(man); err != nil {
+	cb := rawimage.NewBlob(config, s.format.config())
+	man.Config = ociDescriptor(cb.Descriptor())
+	manifest, err := json.Marshal(man)
+	if err != nil {
 		return nil, err
 	}
-	return img, nil
+	return rawimage.NewImage(s.format.manifest(), manifest, cb, layers...), nil
 }
 
 // child is an image of an index with its platform.
 type child struct {
-	img      *rawImage
+	img      *rawimage.Image
 	platform ocispec.Platform
 }
 
 // buildIndex returns an index (OCI) or manifest list (Docker) of children.
-func buildIndex(f format, children []child) (*rawIndex, error) {
-	idx := &rawIndex{mediaType: f.index(), children: map[v1.Hash]*rawImage{}}
+func buildIndex(f format, children []child) (*rawimage.Index, error) {
 	man := ocispec.Index{MediaType: string(f.index())}
 	man.SchemaVersion = 2
+	imgs := make([]*rawimage.Image, 0, len(children))
 	for _, c := range children {
-		b := newBlob(c.img.manifest, c.img.mediaType)
-		idx.children[b.digest] = c.img
-		d := b.descriptor()
+		imgs = append(imgs, c.img)
+		d := ociDescriptor(c.img.Descriptor())
 		p := c.platform
 		d.Platform = &p
 		man.Manifests = append(man.Manifests, d)
 	}
-	var err error
-	if idx.manifest, err = json.Marshal(man); err != nil {
+	manifest, err := json.Marshal(man)
+	if err != nil {
 		return nil, err
 	}
-	return idx, nil
+	return rawimage.NewIndex(f.index(), manifest, imgs...), nil
 }
 
-// blob is content with a media type; it serves as a layer for ggcr.
-type blob struct {
-	data      []byte
-	mediaType types.MediaType
-	digest    v1.Hash
+// ociDescriptor returns d as an OCI descriptor, which marshals its fields in
+// the order docker and skopeo write them.
+func ociDescriptor(d v1.Descriptor) ocispec.Descriptor {
+	return ocispec.Descriptor{MediaType: string(d.MediaType), Digest: digest.Digest(d.Digest.String()), Size: d.Size}
 }
 
-var _ partial.CompressedLayer = (*blob)(nil)
-
-func newBlob(data []byte, mt types.MediaType) *blob {
-	sum := sha256.Sum256(data)
-	return &blob{data: data, mediaType: mt, digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}}
-}
-
-func (b *blob) descriptor() ocispec.Descriptor {
-	return ocispec.Descriptor{MediaType: string(b.mediaType), Digest: digest.Digest(b.digest.String()), Size: int64(len(b.data))}
-}
-
-func (b *blob) Digest() (v1.Hash, error)            { return b.digest, nil }
-func (b *blob) Compressed() (io.ReadCloser, error)  { return io.NopCloser(bytes.NewReader(b.data)), nil }
-func (b *blob) Size() (int64, error)                { return int64(len(b.data)), nil }
-func (b *blob) MediaType() (types.MediaType, error) { return b.mediaType, nil }
-
-// rawImage is an image given by its manifest and config bytes.
-type rawImage struct {
-	manifest  []byte
-	mediaType types.MediaType
-	config    []byte
-	blobs     map[v1.Hash]*blob // layers and config
-}
-
-var _ partial.CompressedImageCore = (*rawImage)(nil)
-
-func (i *rawImage) RawConfigFile() ([]byte, error)      { return i.config, nil }
-func (i *rawImage) MediaType() (types.MediaType, error) { return i.mediaType, nil }
-func (i *rawImage) RawManifest() ([]byte, error)        { return i.manifest, nil }
-
-func (i *rawImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
-	if b, ok := i.blobs[h]; ok {
-		return b, nil
-	}
-	return nil, fmt.Errorf("image has no blob %s", h)
-}
-
-// image returns i as a v1.Image.
-func (i *rawImage) image() (v1.Image, error) { return partial.CompressedToImage(i) }
-
-// digest returns the manifest digest.
-func (i *rawImage) digest() string { return digest.FromBytes(i.manifest).String() }
-
-// rawIndex is an index given by its manifest bytes and child images.
-type rawIndex struct {
-	manifest  []byte
-	mediaType types.MediaType
-	children  map[v1.Hash]*rawImage
-}
-
-var _ v1.ImageIndex = (*rawIndex)(nil)
-
-func (x *rawIndex) MediaType() (types.MediaType, error) { return x.mediaType, nil }
-func (x *rawIndex) Digest() (v1.Hash, error)            { return newBlob(x.manifest, x.mediaType).digest, nil }
-func (x *rawIndex) Size() (int64, error)                { return int64(len(x.manifest)), nil }
-func (x *rawIndex) RawManifest() ([]byte, error)        { return x.manifest, nil }
-
-func (x *rawIndex) IndexManifest() (*v1.IndexManifest, error) {
-	return v1.ParseIndexManifest(bytes.NewReader(x.manifest))
-}
-
-func (x *rawIndex) Image(h v1.Hash) (v1.Image, error) {
-	if c, ok := x.children[h]; ok {
-		return c.image()
-	}
-	return nil, fmt.Errorf("index has no image %s", h)
-}
-
-func (x *rawIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
-	return nil, fmt.Errorf("index has no index %s", h)
-}
-
-// digest returns the index digest.
-func (x *rawIndex) digest() string { return digest.FromBytes(x.manifest).String() }
-
-// childDigests returns the children's digests in index order.
-func (x *rawIndex) childDigests() ([]string, error) {
+// childDigests returns the digests of x's children in index order.
+func childDigests(x *rawimage.Index) ([]string, error) {
 	m, err := x.IndexManifest()
 	if err != nil {
 		return nil, err

@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/harbor-import/harbor-import/testenv"
+	"github.com/harbor-import/harbor-import/testenv/rawimage"
 )
 
 // ErrNotGenerated is returned by Open for a corpus not (completely) made yet.
@@ -315,8 +316,8 @@ feed:
 
 // pushRepo pushes one repository's tags in order.
 func (ps *pusher) pushRepo(ctx context.Context, rp *repoPlan) error {
-	images := map[int]*rawImage{}
-	indexes := map[int]*rawIndex{}
+	images := map[int]*rawimage.Image{}
+	indexes := map[int]*rawimage.Index{}
 	for _, tp := range rp.pushes {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -345,7 +346,7 @@ func (ps *pusher) pushRepo(ctx context.Context, rp *repoPlan) error {
 				}
 				images[tp.build] = ri
 			}
-			img, err := ri.image()
+			img, err := ri.Image()
 			if err != nil {
 				return err
 			}
@@ -387,7 +388,7 @@ func (ps *pusher) sharedLayers(rp *repoPlan, runtime bool) ([]imageLayer, error)
 	return out, nil
 }
 
-func (ps *pusher) buildImage(rp *repoPlan, bp buildPlan, arch string, uniq []int, key string) (*rawImage, error) {
+func (ps *pusher) buildImage(rp *repoPlan, bp buildPlan, arch string, uniq []int, key string) (*rawimage.Image, error) {
 	ls, err := ps.sharedLayers(rp, bp.runtime)
 	if err != nil {
 		return nil, err
@@ -404,9 +405,9 @@ func (ps *pusher) buildImage(rp *repoPlan, bp buildPlan, arch string, uniq []int
 	return buildImage(rp.format, arch, key, created, ls)
 }
 
-func (ps *pusher) buildIndex(rp *repoPlan, bp buildPlan) (*rawIndex, error) {
+func (ps *pusher) buildIndex(rp *repoPlan, bp buildPlan) (*rawimage.Index, error) {
 	arches := []string{"amd64", "arm64"}
-	var children []*rawImage
+	var children []*rawimage.Image
 	for i, uniq := range bp.children {
 		c, err := ps.buildImage(rp, bp, arches[i], uniq, fmt.Sprintf("%s/%s", bp.key, arches[i]))
 		if err != nil {

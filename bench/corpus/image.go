@@ -14,9 +14,9 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/partial"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/harbor-import/harbor-import/testenv/rawimage"
 )
 
 // epoch is the base of every created time.
@@ -25,8 +25,7 @@ var epoch = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 // layer is a gzip'd tar (stored, not compressed: its content is random) and
 // the sha256 of the tar, the diff ID.
 type layer struct {
-	gz     []byte
-	digest v1.Hash
+	blob   *rawimage.Blob // a Docker layer; buildImage retypes it for OCI images
 	diffID string
 }
 
@@ -58,10 +57,10 @@ func makeLayer(seed uint64, key string, size int) (*layer, error) {
 	if err := zw.Close(); err != nil {
 		return nil, fmt.Errorf("compressing layer %s: %w", key, err)
 	}
-	l := &layer{gz: gzBuf.Bytes(), diffID: "sha256:" + hex.EncodeToString(diff.Sum(nil))}
-	sum := sha256.Sum256(l.gz)
-	l.digest = v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
-	return l, nil
+	return &layer{
+		blob:   rawimage.NewBlob(gzBuf.Bytes(), types.DockerLayer),
+		diffID: "sha256:" + hex.EncodeToString(diff.Sum(nil)),
+	}, nil
 }
 
 // sanitize keeps a key usable as a file name.
@@ -153,20 +152,6 @@ type rootfsJSON struct {
 	DiffIDs []string `json:"diff_ids"`
 }
 
-// blob is a layer or config as go-containerregistry sees it.
-type blob struct {
-	data   []byte
-	digest v1.Hash
-	mt     types.MediaType
-}
-
-var _ partial.CompressedLayer = (*blob)(nil)
-
-func (b *blob) Digest() (v1.Hash, error)            { return b.digest, nil }
-func (b *blob) Compressed() (io.ReadCloser, error)  { return io.NopCloser(bytes.NewReader(b.data)), nil }
-func (b *blob) Size() (int64, error)                { return int64(len(b.data)), nil }
-func (b *blob) MediaType() (types.MediaType, error) { return b.mt, nil }
-
 // imageLayer is a layer of an image and, for a shared one, the repository
 // a push can mount it from.
 type imageLayer struct {
@@ -174,140 +159,57 @@ type imageLayer struct {
 	from name.Reference // nil: upload
 }
 
-// rawImage is an image whose manifest and config bytes are exactly ours.
-type rawImage struct {
-	manifest, config []byte
-	mt               types.MediaType
-	layers           map[v1.Hash]*blob
-	mounts           map[v1.Hash]name.Reference
-}
-
-var _ partial.CompressedImageCore = (*rawImage)(nil)
-
-func (i *rawImage) RawConfigFile() ([]byte, error)      { return i.config, nil }
-func (i *rawImage) MediaType() (types.MediaType, error) { return i.mt, nil }
-func (i *rawImage) RawManifest() ([]byte, error)        { return i.manifest, nil }
-
-func (i *rawImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
-	if b, ok := i.layers[h]; ok {
-		return b, nil
-	}
-	return nil, fmt.Errorf("image has no layer %s", h)
-}
-
-func (i *rawImage) digest() v1.Hash {
-	sum := sha256.Sum256(i.manifest)
-	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
-}
-
-// image returns i as a v1.Image whose shared layers remote.Write mounts.
-func (i *rawImage) image() (v1.Image, error) {
-	img, err := partial.CompressedToImage(i)
-	if err != nil {
-		return nil, err
-	}
-	return &mountingImage{Image: img, mounts: i.mounts}, nil
-}
-
-// mountingImage wraps the layers that have a source repository in
-// remote.MountableLayer, so a push mounts them as docker push does.
-type mountingImage struct {
-	v1.Image
-	mounts map[v1.Hash]name.Reference
-}
-
-func (m *mountingImage) Layers() ([]v1.Layer, error) {
-	ls, err := m.Image.Layers()
-	if err != nil {
-		return nil, err
-	}
-	for i, l := range ls {
-		h, err := l.Digest()
-		if err != nil {
-			return nil, err
-		}
-		if ref, ok := m.mounts[h]; ok {
-			ls[i] = &remote.MountableLayer{Layer: l, Reference: ref}
-		}
-	}
-	return ls, nil
-}
-
 // buildImage makes the manifest and config of an image of layers.
-func buildImage(f format, arch, label string, created time.Time, layers []imageLayer) (*rawImage, error) {
+func buildImage(f format, arch, label string, created time.Time, layers []imageLayer) (*rawimage.Image, error) {
 	cfg := configJSON{
 		Architecture: arch, OS: "linux", Created: created.Format(time.RFC3339),
 		Config: containerJSON{Env: []string{"PATH=/usr/local/bin:/usr/bin:/bin"}, Cmd: []string{"/app/run"},
 			Labels: map[string]string{"org.opencontainers.image.title": label}},
 		RootFS: rootfsJSON{Type: "layers"},
 	}
-	img := &rawImage{mt: f.manifestType(), layers: map[v1.Hash]*blob{}, mounts: map[v1.Hash]name.Reference{}}
 	man := manifestJSON{SchemaVersion: 2, MediaType: string(f.manifestType())}
+	blobs := make([]*rawimage.Blob, 0, len(layers))
 	for n, l := range layers {
 		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, l.diffID)
 		cfg.History = append(cfg.History, historyJSON{Created: created.Format(time.RFC3339), CreatedBy: fmt.Sprintf("COPY layer %d /app", n)})
-		man.Layers = append(man.Layers, descJSON{MediaType: string(f.layerType()), Digest: l.digest.String(), Size: int64(len(l.gz))})
-		img.layers[l.digest] = &blob{data: l.gz, digest: l.digest, mt: f.layerType()}
+		b := l.blob.WithMediaType(f.layerType())
+		man.Layers = append(man.Layers, descFor(b.Descriptor()))
+		blobs = append(blobs, b)
+	}
+	config, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cb := rawimage.NewBlob(config, f.configType())
+	man.Config = descFor(cb.Descriptor())
+	manifest, err := json.Marshal(man)
+	if err != nil {
+		return nil, err
+	}
+	img := rawimage.NewImage(f.manifestType(), manifest, cb, blobs...)
+	for _, l := range layers {
 		if l.from != nil {
-			img.mounts[l.digest] = l.from
+			img.MountFrom(l.blob.Descriptor().Digest, l.from)
 		}
-	}
-	var err error
-	if img.config, err = json.Marshal(cfg); err != nil {
-		return nil, err
-	}
-	sum := sha256.Sum256(img.config)
-	man.Config = descJSON{MediaType: string(f.configType()), Digest: "sha256:" + hex.EncodeToString(sum[:]), Size: int64(len(img.config))}
-	if img.manifest, err = json.Marshal(man); err != nil {
-		return nil, err
 	}
 	return img, nil
 }
 
-// rawIndex is an index or manifest list of rawImages.
-type rawIndex struct {
-	manifest []byte
-	mt       types.MediaType
-	children map[v1.Hash]*rawImage
-}
-
-var _ v1.ImageIndex = (*rawIndex)(nil)
-
-func buildIndex(f format, children []*rawImage, arches []string) (*rawIndex, error) {
-	x := &rawIndex{mt: f.indexType(), children: map[v1.Hash]*rawImage{}}
+func buildIndex(f format, children []*rawimage.Image, arches []string) (*rawimage.Index, error) {
 	man := indexJSON{SchemaVersion: 2, MediaType: string(f.indexType())}
 	for i, c := range children {
-		h := c.digest()
-		x.children[h] = c
-		man.Manifests = append(man.Manifests, descJSON{MediaType: string(c.mt), Digest: h.String(), Size: int64(len(c.manifest)),
-			Platform: &platformJSON{Architecture: arches[i], OS: "linux"}})
+		d := descFor(c.Descriptor())
+		d.Platform = &platformJSON{Architecture: arches[i], OS: "linux"}
+		man.Manifests = append(man.Manifests, d)
 	}
-	var err error
-	x.manifest, err = json.Marshal(man)
-	return x, err
-}
-
-func (x *rawIndex) MediaType() (types.MediaType, error) { return x.mt, nil }
-func (x *rawIndex) Size() (int64, error)                { return int64(len(x.manifest)), nil }
-func (x *rawIndex) RawManifest() ([]byte, error)        { return x.manifest, nil }
-
-func (x *rawIndex) Digest() (v1.Hash, error) {
-	sum := sha256.Sum256(x.manifest)
-	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}, nil
-}
-
-func (x *rawIndex) IndexManifest() (*v1.IndexManifest, error) {
-	return v1.ParseIndexManifest(bytes.NewReader(x.manifest))
-}
-
-func (x *rawIndex) Image(h v1.Hash) (v1.Image, error) {
-	c, ok := x.children[h]
-	if !ok {
-		return nil, fmt.Errorf("index has no image %s", h)
+	manifest, err := json.Marshal(man)
+	if err != nil {
+		return nil, err
 	}
-	return c.image()
+	return rawimage.NewIndex(f.indexType(), manifest, children...), nil
 }
 
-func (x *rawIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
-	return nil, fmt.Errorf("index has no nested index %s", h)
+// descFor returns d as the descriptor a manifest or index lists.
+func descFor(d v1.Descriptor) descJSON {
+	return descJSON{MediaType: string(d.MediaType), Digest: d.Digest.String(), Size: d.Size}
 }
