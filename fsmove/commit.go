@@ -132,14 +132,42 @@ func (p *Placer) Commit(ctx context.Context, staged []*Staged, progress func(don
 	for _, s := range staged {
 		s.state = stateCommitting
 	}
-	sealed := p.trees
-	p.trees = nil
 	p.mu.Unlock()
+
+	// Link files that were in place when staged: still there (Existing),
+	// or staged now.
+	var sealed []*stree
 	defer func() {
 		if err != nil {
 			p.unseal(sealed, staged)
 		}
 	}()
+	done := 0
+	for _, s := range staged {
+		if !s.pre {
+			continue
+		}
+		if p.hasLink(s) {
+			p.mu.Lock()
+			s.state = stateCommitted
+			delete(p.pending, s)
+			p.mu.Unlock()
+			res.Existing++
+			done++
+			continue
+		}
+		if err := p.stageLate(ctx, s); err != nil {
+			return res, err
+		}
+	}
+	if done > 0 && progress != nil {
+		progress(done, len(staged))
+	}
+
+	p.mu.Lock()
+	sealed = p.trees
+	p.trees = nil
+	p.mu.Unlock()
 	for _, t := range sealed {
 		t.users.Wait()
 	}
@@ -159,7 +187,7 @@ func (p *Placer) Commit(ctx context.Context, staged []*Staged, progress func(don
 		return res, &PathError{Op: "placing", Path: p.v2, Err: err}
 	}
 	defer unix.Close(v2fd)
-	m := &merger{p: p, ctx: ctx, res: &res, total: len(staged), progress: progress}
+	m := &merger{p: p, ctx: ctx, res: &res, done: done, total: len(staged), progress: progress}
 	for _, t := range sealed {
 		if t.gone {
 			continue
@@ -181,6 +209,27 @@ func (p *Placer) Commit(ctx context.Context, staged []*Staged, progress func(don
 		"linked", res.Linked, "copied", res.Copied, "streamed", res.Streamed, "links", res.Links,
 		"existing", res.Existing, "bytes", res.Bytes, "dirs_created", res.DirsCreated)
 	return res, nil
+}
+
+// stageLate stages the link file s, which StageLink found in place but
+// which has gone or changed since, into an open tree.
+func (p *Placer) stageLate(ctx context.Context, s *Staged) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	err := p.reserve(s)
+	p.mu.Unlock()
+	if err != nil {
+		return &PathError{Op: "staging", Path: p.staging, Digest: s.Digest, Err: err}
+	}
+	s.pre = false
+	if _, err := p.writeLink(s); err != nil {
+		s.pre = true
+		return err
+	}
+	p.log.Debug("link gone since staged; staged it", "rel", s.Rel)
+	return nil
 }
 
 // carryOver moves the pending files that sit in sealed trees but are not
@@ -291,10 +340,6 @@ func (m *merger) merge(n *tnode, v2fd int) error {
 // moveDir renames the staging directory c into the v2 directory v2fd
 // unless that holds c.name already (moved false: descend).
 func (m *merger) moveDir(c *tnode, v2fd int) (moved bool, err error) {
-	var st unix.Stat_t
-	if err := unix.Fstatat(m.t.fd, c.rel, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return false, &PathError{Op: "placing", Path: filepath.Join(m.p.staging, m.t.name, c.rel), Err: err}
-	}
 	err = renameat2(m.t.fd, c.rel, v2fd, c.name, unix.RENAME_NOREPLACE)
 	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
 		// No RENAME_NOREPLACE: a plain rename replaces only an empty
@@ -317,6 +362,15 @@ func (m *merger) moveDir(c *tnode, v2fd int) (moved bool, err error) {
 		return false, &PathError{Op: "placing", Path: m.p.abs(c.rel), Err: err}
 	}
 	crashPoint("moved directory")
+	// Its inode, for Rollback. Should this fail (it cannot, short of
+	// someone replacing a non-empty directory in this instant), inode 0
+	// makes Rollback leave the directory where it is.
+	var st unix.Stat_t
+	if err := unix.Fstatat(v2fd, c.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		p := m.p
+		p.log.Warn("checking a directory just placed", "path", p.abs(c.rel), "err", err)
+		st = unix.Stat_t{}
+	}
 
 	var files []*Staged
 	dirs := 0
@@ -334,7 +388,7 @@ func (m *merger) moveDir(c *tnode, v2fd int) (moved bool, err error) {
 		s.state = stateCommitted
 		delete(p.pending, s)
 	}
-	p.placed = append(p.placed, placed{rel: c.rel, dev: st.Dev, ino: st.Ino, dir: c})
+	p.placed = append(p.placed, placed{rel: c.rel, dev: p.dev, ino: st.Ino, dir: c})
 	p.mu.Unlock()
 	for _, s := range files {
 		m.count(s)
@@ -429,7 +483,7 @@ func checkExisting(s *Staged, dirfd int) error {
 		return fmt.Errorf("%w: existing link is a %s, not a regular file", ErrConflict, modeType(st.Mode))
 	}
 	want := regpath.LinkContent(s.Digest)
-	fd, err := openFile(dirfd, s.name, unix.O_RDONLY|unix.O_NOFOLLOW, 0)
+	fd, err := openFile(dirfd, s.name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,10 @@
 // the tree's descriptor. Staging one destination twice puts the second
 // file in a second tree; Commit then finds the destination taken by the
 // first and counts the second as Existing, exactly as if the storage had
-// held it before. Commit then
+// held it before. A link file the v2 tree already holds (found without
+// following any symlink) is not staged at all: Commit reads it once more
+// and counts it as Existing, or stages it then if it has gone or changed.
+// Commit then
 //
 //  1. calls syncfs(2) once for the filesystem, so every staged byte, inode
 //     and directory is on disk (one syncfs instead of an fsync per file);

@@ -122,7 +122,10 @@ type Placer struct {
 	strat   Strategy
 	log     *slog.Logger
 
-	dev         uint64      // st_dev of the v2 root (and of staging)
+	dev         uint64 // st_dev of the v2 root (and of staging)
+	v2fdMu      sync.RWMutex
+	v2fd        int         // the v2 root, open until Close (-1 after); under v2fdMu
+	noOpenat2   atomic.Bool // openat2(2) is missing (Linux < 5.6)
 	noEmptyPath atomic.Bool // linkat AT_EMPTY_PATH is refused (no CAP_DAC_READ_SEARCH)
 
 	opMu sync.Mutex // Commit, Rollback, Close
@@ -219,12 +222,18 @@ func New(ctx context.Context, opts Options) (*Placer, error) {
 	if err := sameMount(r.v2, r.staging); err != nil {
 		return nil, err
 	}
+	v2fd, err := openFile(unix.AT_FDCWD, r.v2, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, &PathError{Op: "opening registry storage", Path: r.v2, Err: err}
+	}
 	var st unix.Stat_t
-	if err := unix.Stat(r.v2, &st); err != nil {
+	if err := unix.Fstat(v2fd, &st); err != nil {
+		unix.Close(v2fd)
 		return nil, &PathError{Op: "checking filesystem", Path: r.v2, Err: err}
 	}
 	return &Placer{
 		dev:     st.Dev,
+		v2fd:    v2fd,
 		v2:      r.v2,
 		staging: r.staging,
 		owner:   r.owner,
@@ -255,6 +264,12 @@ func (p *Placer) Close() error {
 	trees := p.trees
 	p.trees = nil
 	p.mu.Unlock()
+	p.v2fdMu.Lock()
+	if p.v2fd >= 0 {
+		unix.Close(p.v2fd)
+		p.v2fd = -1
+	}
+	p.v2fdMu.Unlock()
 	var errs []error
 	removed := 0
 	for _, t := range trees {

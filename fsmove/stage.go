@@ -1,6 +1,7 @@
 package fsmove
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -24,6 +25,7 @@ type Staged struct {
 	How    Method
 
 	p     *Placer
+	pre   bool   // a link file the v2 tree held when staged: no staged file (see StageLink)
 	tree  *stree // the staging tree holding it, at Rel below the tree's root
 	dir   *tnode // its directory in tree
 	name  string // base name of Rel
@@ -158,7 +160,9 @@ func (p *Placer) StageReader(ctx context.Context, d digest.Digest, size int64, r
 // StageLink stages a registry link file at rel (a link path from
 // regpath.For) holding exactly regpath.LinkContent(target): "sha256:<hex>",
 // 71 bytes, no newline. For link kinds whose path names a digest, it must be
-// target.
+// target. When the v2 tree already holds that file (found without following
+// a symlink), nothing is written: Commit checks it again and counts it as
+// Existing, or stages it then if it has gone or changed meanwhile.
 func (p *Placer) StageLink(ctx context.Context, rel string, target digest.Digest) (*Staged, error) {
 	spec, err := regpath.Parse(rel)
 	if err != nil {
@@ -176,20 +180,77 @@ func (p *Placer) StageLink(ctx context.Context, rel string, target digest.Digest
 	if err := p.checkOpen(ctx); err != nil {
 		return nil, err
 	}
-	content := regpath.LinkContent(target)
-	s := &Staged{Rel: rel, Digest: target, Size: int64(len(content)), How: LinkFile, p: p}
+	s := &Staged{Rel: rel, Digest: target, Size: int64(len(regpath.LinkContent(target))), How: LinkFile, p: p}
+	if p.hasLink(s) {
+		s.pre = true
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.closed {
+			return nil, ErrClosed
+		}
+		p.pending[s] = struct{}{}
+		p.log.Debug("link already in place", "rel", rel, "target", target)
+		return s, nil
+	}
 	if err := p.begin(ctx, s); err != nil {
 		return nil, &PathError{Op: "staging", Path: p.staging, Digest: target, Err: err}
 	}
+	return p.writeLink(s)
+}
+
+// writeLink writes the staged link file s, reserved by begin.
+func (p *Placer) writeLink(s *Staged) (*Staged, error) {
 	created, err := p.writeStaged(s, func(w int) error {
-		_, err := fdWriter(w).Write(content)
+		_, err := fdWriter(w).Write(regpath.LinkContent(s.Digest))
 		return err
 	})
 	if err != nil {
-		return p.finish(s, created, &PathError{Op: "staging link", Path: s.path(), Digest: target, Err: err})
+		return p.finish(s, created, &PathError{Op: "staging link", Path: s.path(), Digest: s.Digest, Err: err})
 	}
-	p.log.Debug("staged link", "rel", rel, "target", target)
+	p.log.Debug("staged link", "rel", s.Rel, "target", s.Digest)
 	return p.finish(s, true, nil)
+}
+
+// hasLink reports whether the v2 tree holds the link file s as a regular
+// file with exactly its content. It opens it relative to the v2 root with
+// openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, so a symlink anywhere below
+// the root makes it report false (and Commit then refuses the path); so do
+// errors and kernels without openat2.
+func (p *Placer) hasLink(s *Staged) bool {
+	if p.noOpenat2.Load() {
+		return false
+	}
+	p.v2fdMu.RLock()
+	defer p.v2fdMu.RUnlock()
+	if p.v2fd < 0 {
+		return false
+	}
+	how := unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	}
+	var fd int
+	var err error
+	for {
+		if fd, err = unix.Openat2(p.v2fd, s.Rel, &how); !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if errors.Is(err, unix.ENOSYS) {
+		p.noOpenat2.Store(true)
+	}
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size != s.Size {
+		return false
+	}
+	want := regpath.LinkContent(s.Digest)
+	got := make([]byte, len(want)+1)
+	n, err := io.ReadFull(&fdReader{fd: fd}, got)
+	return errors.Is(err, io.ErrUnexpectedEOF) && bytes.Equal(got[:n], want)
 }
 
 // Discard removes a staged file that will not be committed (and the
@@ -210,6 +271,9 @@ func (p *Placer) Discard(s *Staged) error {
 	}
 	s.state = stateDiscarded
 	delete(p.pending, s)
+	if s.pre {
+		return nil
+	}
 	path := s.path()
 	if err := p.unstage(s, true); err != nil {
 		return &PathError{Op: "discarding", Path: path, Digest: s.Digest, Err: err}

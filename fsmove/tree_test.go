@@ -509,3 +509,107 @@ func TestConflictsBelowTheTop(t *testing.T) {
 		})
 	}
 }
+
+// TestLinkAlreadyInPlace: a link file the v2 tree holds is not staged
+// again; Commit checks it once more, and stages it after all when it has
+// gone, refuses it when it changed, and never trusts one reached through a
+// symlink.
+func TestLinkAlreadyInPlace(t *testing.T) {
+	_, d := blob(95, 10)
+	_, other := blob(96, 10)
+	rel := layerLink(t, "lib/app", d)
+	place := func(t *testing.T, p *fsmove.Placer) string {
+		dst := filepath.Join(p.V2Root(), rel)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, []byte(d.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return dst
+	}
+	cases := []struct {
+		name   string
+		change func(t *testing.T, dst string)
+		want   fsmove.Result
+		err    error
+	}{
+		{"still there", func(*testing.T, string) {}, fsmove.Result{Existing: 1}, nil},
+		{"gone", func(t *testing.T, dst string) {
+			if err := os.Remove(dst); err != nil {
+				t.Fatal(err)
+			}
+		}, fsmove.Result{Links: 1}, nil},
+		{"changed", func(t *testing.T, dst string) {
+			if err := os.WriteFile(dst, []byte(other.String()), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, fsmove.Result{}, fsmove.ErrConflict},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPlacer(t, fsmove.Auto)
+			dst := place(t, p)
+			before := stat(t, dst)
+			s, err := p.StageLink(t.Context(), rel, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := stagedFiles(t, p); len(got) != 0 {
+				t.Errorf("staged files for a link in place: got %q, want none", got)
+			}
+			tc.change(t, dst)
+			res, err := p.Commit(t.Context(), []*fsmove.Staged{s}, nil)
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("Commit: got %v, want %v", err, tc.err)
+			}
+			if err == nil && res != tc.want {
+				t.Errorf("Result: got %+v, want %+v", res, tc.want)
+			}
+			if got := string(readFile(t, dst)); tc.err == nil && got != d.String() {
+				t.Errorf("link: got %q, want %q", got, d.String())
+			}
+			if after := stat(t, dst); tc.name == "still there" && (after.Ino != before.Ino || after.Mtim != before.Mtim) {
+				t.Errorf("link in place rewritten: inode %d mtime %v, want %d %v", after.Ino, after.Mtim, before.Ino, before.Mtim)
+			}
+		})
+	}
+	t.Run("discarded", func(t *testing.T) {
+		p := newPlacer(t, fsmove.Auto)
+		place(t, p)
+		s, err := p.StageLink(t.Context(), rel, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Discard(s); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Commit(t.Context(), []*fsmove.Staged{s}, nil); !errors.Is(err, fsmove.ErrNotStaged) {
+			t.Errorf("Commit of discarded: got %v, want %v", err, fsmove.ErrNotStaged)
+		}
+	})
+	t.Run("through a symlink", func(t *testing.T) {
+		p := newPlacer(t, fsmove.Auto)
+		elsewhere := t.TempDir()
+		target := filepath.Join(elsewhere, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(target, []byte(d.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join(elsewhere, "repositories"), filepath.Join(p.V2Root(), "repositories")); err != nil {
+			t.Fatal(err)
+		}
+		s, err := p.StageLink(t.Context(), rel, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := stagedFiles(t, p); len(got) != 1 {
+			t.Errorf("staged files: got %q, want the link staged", got)
+		}
+		if _, err := p.Commit(t.Context(), []*fsmove.Staged{s}, nil); !errors.Is(err, fsmove.ErrConflict) {
+			t.Errorf("Commit: got %v, want %v", err, fsmove.ErrConflict)
+		}
+	})
+}
