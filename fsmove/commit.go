@@ -73,7 +73,9 @@ func checkExistingBlob(st *unix.Stat_t, size int64) error {
 }
 
 // Commit makes staged files visible in the v2 tree. Staging already gave
-// every file and directory its owner and mode; Commit
+// every file and directory its owner and mode. Link files that StageLink
+// found in place are read again first: still there, they count as
+// Existing; gone or changed, they are staged now. Then Commit
 //
 //  1. calls syncfs, so every staged byte, inode and directory is durable;
 //  2. merges each staging tree into the v2 tree, top-down, never replacing
@@ -87,8 +89,8 @@ func checkExistingBlob(st *unix.Stat_t, size int64) error {
 //     ErrConflict: Commit never follows a symlink in the v2 tree;
 //  3. calls syncfs again, so the names are durable before Commit returns.
 //
-// Staged files of this Placer that staged lists not stay staged (they are
-// moved to another staging tree first). Every file and every directory
+// Pending files of this Placer that staged does not list stay staged (they
+// are moved to another staging tree first). Every file and every directory
 // moved in whole that Commit creates is recorded for Rollback. When Commit
 // fails, what it placed so far stays (call Rollback to remove it) and the
 // rest stays staged. progress, when not nil, is called after each file, or
