@@ -26,9 +26,10 @@ func BenchmarkStageReader(b *testing.B) {
 	}
 }
 
-// BenchmarkCommitLinks stages 1000 blobs of 64 KiB by hardlink and commits
-// them (chown, syncfs, 1000 renames into new directories, syncfs). MB/s
-// counts the blobs' bytes, which a hardlink does not copy.
+// BenchmarkCommitLinks stages 1000 blobs of 64 KiB by hardlink (their
+// directories made in the staging tree) and commits them (syncfs, one
+// rename of blobs/ into the fresh v2 tree, syncfs). MB/s counts the blobs'
+// bytes, which a hardlink does not copy.
 func BenchmarkCommitLinks(b *testing.B) {
 	const n, size = 1000, 64 << 10
 	b.SetBytes(n * size)

@@ -3,6 +3,7 @@ package fsmove
 import (
 	"bytes"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -63,17 +64,106 @@ func TestPlaceWithoutRenameNoreplace(t *testing.T) {
 	}
 }
 
-func TestTempName(t *testing.T) {
-	hex := digest.FromString("x").Encoded()
-	a, err := tempName(hex)
+func TestRandomName(t *testing.T) {
+	a, err := randomName("tree-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := tempName(hex)
+	b, _ := randomName("tree-")
 	if a == b {
-		t.Errorf("tempName: got %q twice, want unique names", a)
+		t.Errorf("randomName: got %q twice, want unique names", a)
 	}
-	if !tempRE.MatchString(a) {
-		t.Errorf("tempName: got %q, want it to match %v", a, tempRE)
+	if !treeRE.MatchString(a) {
+		t.Errorf("randomName: got %q, want it to match %v", a, treeRE)
+	}
+}
+
+// TestMoveDirWithoutRenameNoreplace: without RENAME_NOREPLACE, a directory
+// that exists (even empty, which a plain rename would replace) is descended
+// into, not replaced.
+func TestMoveDirWithoutRenameNoreplace(t *testing.T) {
+	renameat2 = func(int, string, int, string, uint) error { return unix.EINVAL }
+	t.Cleanup(func() { renameat2 = unix.Renameat2 })
+
+	owner := &Owner{UID: os.Geteuid(), GID: os.Getegid()}
+	p, err := New(t.Context(), Options{Root: t.TempDir(), Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	empty := p.abs("repositories")
+	if err := os.Mkdir(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.Stat(empty)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := digest.FromString("x")
+	s, err := p.StageLink(t.Context(), "repositories/a/_layers/sha256/"+d.Encoded()+"/link", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Commit(t.Context(), []*Staged{s}, nil)
+	if err != nil || res.Links != 1 || res.DirsCreated != 4 {
+		t.Fatalf("Commit: got %+v, %v; want 1 link, 4 directories", res, err)
+	}
+	if after, err := os.Stat(empty); err != nil || !os.SameFile(before, after) {
+		t.Errorf("existing empty directory replaced: got %v, %v", after, err)
+	}
+	if err := p.Rollback(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(empty); len(left) != 0 {
+		t.Errorf("after Rollback: %s holds %d entries, want none", empty, len(left))
+	}
+}
+
+// TestRollbackRaceWithAddition: a file added to a directory Rollback has
+// checked but not yet moved out is found in staging; the directory goes
+// back into the v2 tree and only this run's files are removed.
+func TestRollbackRaceWithAddition(t *testing.T) {
+	owner := &Owner{UID: os.Geteuid(), GID: os.Getegid()}
+	p, err := New(t.Context(), Options{Root: t.TempDir(), Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	data := []byte("blob")
+	d := digest.FromBytes(data)
+	s, err := p.StageReader(t.Context(), d, int64(len(data)), bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Commit(t.Context(), []*Staged{s}, nil); err != nil {
+		t.Fatal(err)
+	}
+	hexDir := "blobs/sha256/" + d.Encoded()[:2] + "/" + d.Encoded()
+	crashHook = func(step string) {
+		if step != "moved directory back" {
+			return
+		}
+		// Where the v2 directory blobs/ went: the one tree in staging.
+		m, _ := filepath.Glob(filepath.Join(p.StagingDir(), "tree-*", "sha256", d.Encoded()[:2], d.Encoded()))
+		if len(m) != 1 {
+			t.Errorf("moved-back directory: got %q, want one", m)
+			return
+		}
+		if err := os.WriteFile(filepath.Join(m[0], "foreign"), []byte("x"), 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Cleanup(func() { crashHook = nil })
+	if err := p.Rollback(t.Context()); err != nil {
+		t.Fatalf("Rollback: %v", err)
+	}
+	if _, err := os.Stat(p.abs(hexDir + "/foreign")); err != nil {
+		t.Errorf("file added during Rollback: %v, want it back in the v2 tree", err)
+	}
+	if _, err := os.Stat(p.abs(hexDir + "/data")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("placed blob after Rollback: got %v, want it removed", err)
+	}
+	if left, _ := os.ReadDir(p.StagingDir()); len(left) != 0 {
+		t.Errorf("staging after Rollback: %d entries, want none", len(left))
 	}
 }

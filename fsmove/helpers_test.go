@@ -160,3 +160,15 @@ func readFile(t testing.TB, path string) []byte {
 	}
 	return b
 }
+
+// stagedFiles lists the files (not directories) in the staging directory.
+func stagedFiles(t testing.TB, p *fsmove.Placer) []string {
+	t.Helper()
+	var out []string
+	for _, rel := range tree(t, p.StagingDir()) {
+		if !strings.HasSuffix(rel, "/") {
+			out = append(out, rel)
+		}
+	}
+	return out
+}

@@ -2,8 +2,6 @@ package fsmove
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -25,7 +24,7 @@ type Options struct {
 	// absolute, and must exist: a mistyped Root is refused rather than turned
 	// into a new, empty storage the registry never reads.
 	Root string
-	// StagingDir holds temp files until Commit. Default Root/.harbor-import/staging.
+	// StagingDir holds the staging trees until Commit. Default Root/.harbor-import/staging.
 	// It must be absolute, outside the v2 root, on the same filesystem and
 	// mount as the v2 root (checked; else ErrNotSameFilesystem).
 	StagingDir string
@@ -105,8 +104,9 @@ const (
 // v2Rel is the v2 root below Root for the filesystem driver.
 var v2Rel = filepath.Join("docker", "registry", "v2")
 
-// tempRE matches the names of staging temps: "<hex>.<random>.tmp" where hex
-// is the blob digest's or link target's hex.
+// tempRE matches the names of the flat staging temps of earlier versions:
+// "<hex>.<random>.tmp" where hex is the blob digest's or link target's hex.
+// CleanStaging still removes what a killed run of such a version left.
 var tempRE = regexp.MustCompile(`^[0-9a-f]{64}\.[0-9a-f]{16}\.tmp$`)
 
 // dirTempRE names the directories mkdirOwned makes before renaming them.
@@ -122,18 +122,19 @@ type Placer struct {
 	strat   Strategy
 	log     *slog.Logger
 
+	dev         uint64 // st_dev of the v2 root (and of staging)
+	v2fdMu      sync.RWMutex
+	v2fd        int         // the v2 root, open until Close (-1 after); under v2fdMu
+	noOpenat2   atomic.Bool // openat2(2) is missing (Linux < 5.6)
+	noEmptyPath atomic.Bool // linkat AT_EMPTY_PATH is refused (no CAP_DAC_READ_SEARCH)
+
 	opMu sync.Mutex // Commit, Rollback, Close
 
-	mu      sync.Mutex // fields below
+	mu      sync.Mutex // fields below, and the nodes of the open trees
 	pending map[*Staged]struct{}
-	files   []created // placed by Commit, in order
-	dirs    []created // created by Commit, parents before children
+	trees   []*stree // open staging trees, in the order Commit merges them
+	placed  []placed // what Commit created, in order, for Rollback
 	closed  bool
-}
-
-type created struct {
-	path string
-	fi   os.FileInfo
 }
 
 type resolved struct {
@@ -221,7 +222,18 @@ func New(ctx context.Context, opts Options) (*Placer, error) {
 	if err := sameMount(r.v2, r.staging); err != nil {
 		return nil, err
 	}
+	v2fd, err := openFile(unix.AT_FDCWD, r.v2, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, &PathError{Op: "opening registry storage", Path: r.v2, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(v2fd, &st); err != nil {
+		unix.Close(v2fd)
+		return nil, &PathError{Op: "checking filesystem", Path: r.v2, Err: err}
+	}
 	return &Placer{
+		dev:     st.Dev,
+		v2fd:    v2fd,
 		v2:      r.v2,
 		staging: r.staging,
 		owner:   r.owner,
@@ -237,38 +249,58 @@ func (p *Placer) V2Root() string { return p.v2 }
 // StagingDir returns the absolute path of the staging directory.
 func (p *Placer) StagingDir() string { return p.staging }
 
-// Close removes the temps of this Placer that were neither committed nor
-// discarded. Stage* and Commit fail with ErrClosed afterwards; Rollback still
-// works. Close does not undo Commit.
+// Close removes the staged files of this Placer that were neither committed
+// nor discarded, with their staging trees. Stage* and Commit fail with
+// ErrClosed afterwards; Rollback still works. Close does not undo Commit.
 func (p *Placer) Close() error {
 	p.opMu.Lock()
 	defer p.opMu.Unlock()
 	p.mu.Lock()
 	p.closed = true
-	left := make([]*Staged, 0, len(p.pending))
 	for s := range p.pending {
-		left = append(left, s)
 		s.state = stateDiscarded
 	}
 	clear(p.pending)
+	trees := p.trees
+	p.trees = nil
 	p.mu.Unlock()
+	p.v2fdMu.Lock()
+	if p.v2fd >= 0 {
+		unix.Close(p.v2fd)
+		p.v2fd = -1
+	}
+	p.v2fdMu.Unlock()
 	var errs []error
-	for _, s := range left {
-		if err := os.Remove(s.tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("removing staged temp: %w", err))
+	removed := 0
+	for _, t := range trees {
+		t.users.Wait() // stagers still writing find the Placer closed and clean up
+		p.mu.Lock()
+		gone := t.gone
+		t.gone = true
+		p.mu.Unlock()
+		if gone {
+			continue
+		}
+		unix.Close(t.fd)
+		n, err := removeTree(filepath.Join(p.staging, t.name))
+		removed += n
+		if err != nil {
+			errs = append(errs, fmt.Errorf("removing staging tree: %w", err))
 		}
 	}
-	if len(left) > 0 {
-		p.log.Debug("removed staged temps", "count", len(left))
+	if removed > 0 {
+		p.log.Debug("removed staged files", "count", removed)
 	}
 	return errors.Join(errs...)
 }
 
-// CleanStaging removes the temps that killed runs left in the staging
-// directory opts names (regular files named like "<hex>.<random>.tmp"; other
-// entries are left alone). Call it while holding the import lock: it would
-// also remove a running Placer's temps. A missing staging directory is not
-// an error.
+// CleanStaging removes what killed runs left in the staging directory opts
+// names: staging trees ("tree-<random>" directories, with everything in
+// them), the directory temps of New ("dir-<n>.tmp") and the flat temps of
+// earlier versions ("<hex>.<random>.tmp"); other entries are left alone.
+// removed counts the files removed (a leftover holding none counts once).
+// Call it while holding the import lock: it would also remove a running
+// Placer's trees. A missing staging directory is not an error.
 func CleanStaging(ctx context.Context, opts Options) (removed int, err error) {
 	r, err := resolve(opts)
 	if err != nil {
@@ -290,12 +322,20 @@ func CleanStaging(ctx context.Context, opts Options) (removed int, err error) {
 		if err := ctx.Err(); err != nil {
 			return removed, err
 		}
-		leftoverDir := e.IsDir() && dirTempRE.MatchString(e.Name())
-		if !leftoverDir && (!e.Type().IsRegular() || !tempRE.MatchString(e.Name())) {
+		path := filepath.Join(r.staging, e.Name())
+		switch {
+		case e.IsDir() && treeRE.MatchString(e.Name()):
+			n, err := removeTree(path)
+			removed += max(n, 1)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("removing staging leftover: %w", err))
+			}
+			continue
+		case e.IsDir() && dirTempRE.MatchString(e.Name()), e.Type().IsRegular() && tempRE.MatchString(e.Name()):
+		default:
 			log.Debug("leaving unknown entry in staging directory", "name", e.Name())
 			continue
 		}
-		path := filepath.Join(r.staging, e.Name())
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("removing staging leftover: %w", err))
 			continue
@@ -308,7 +348,8 @@ func CleanStaging(ctx context.Context, opts Options) (removed int, err error) {
 	return removed, errors.Join(errs...)
 }
 
-// mkdirOwned creates dir (mode 0755, owner) unless it exists. An existing
+// mkdirOwned creates dir (mode 0755, owner) unless it exists; New makes
+// the v2 root's own directories with it. An existing
 // dir must be a real directory, not a symlink. made reports whether this call
 // created it.
 //
@@ -339,10 +380,12 @@ func mkdirOwned(dir, staging string, o Owner) (made bool, err error) {
 	if err != nil {
 		return false, &PathError{Op: "creating directory", Path: dir, Err: err}
 	}
+	crashPoint("directory temp made")
 	if err := setOwnerMode(tmp, o, dirMode); err != nil {
 		_ = os.Remove(tmp)
 		return false, &PathError{Op: "creating directory", Path: dir, Err: err}
 	}
+	crashPoint("directory temp owned")
 	err = renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dir, unix.RENAME_NOREPLACE)
 	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
 		// No RENAME_NOREPLACE: a plain rename replaces only an empty
@@ -396,13 +439,4 @@ func sameMount(v2, staging string) error {
 			ErrNotSameFilesystem, staging, v2, b.Mnt_id, a.Mnt_id)
 	}
 	return nil
-}
-
-// tempName returns a fresh staging temp name for hex.
-func tempName(hexDigest string) (string, error) {
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	return hexDigest + "." + hex.EncodeToString(b[:]) + ".tmp", nil
 }

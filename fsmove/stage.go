@@ -1,24 +1,23 @@
 package fsmove
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
 
 	"github.com/harbor-import/harbor-import/internal/regpath"
 )
 
-// Staged is a file in the staging directory waiting for Commit.
+// Staged is a file in a staging tree waiting for Commit.
 type Staged struct {
 	Rel    string        // destination relative to the v2 root ('/'-separated, from regpath.For)
 	Digest digest.Digest // blob digest, or a link file's target
@@ -26,7 +25,11 @@ type Staged struct {
 	How    Method
 
 	p     *Placer
-	tmp   string // absolute temp path
+	pre   bool   // a link file the v2 tree held when staged: no staged file (see StageLink)
+	tree  *stree // the staging tree holding it, at Rel below the tree's root
+	dir   *tnode // its directory in tree
+	name  string // base name of Rel
+	ino   uint64 // inode number of the staged file, for Rollback
 	state stageState
 }
 
@@ -34,9 +37,15 @@ type stageState int
 
 const (
 	statePending stageState = iota
+	stateCommitting
 	stateCommitted
 	stateDiscarded
 )
+
+// path is s's absolute path in staging, for messages.
+func (s *Staged) path() string {
+	return filepath.Join(s.p.staging, s.tree.name, filepath.FromSlash(s.Rel))
+}
 
 // copyChunk bounds one copy_file_range call so a context can stop a long copy.
 const copyChunk = 64 << 20
@@ -46,8 +55,8 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 // StageFile stages the blob d from the regular file src (symlinks are not
 // followed). It hardlinks or copies per Options.Strategy. The size is always
 // checked; the sha256 only when verify (a copy then hashes while copying, a
-// link reads the file once). A hardlinked blob shares its inode with src:
-// Commit's chown and chmod change src too.
+// link reads the file once). A hardlinked blob shares its inode with src,
+// so StageFile gives src itself Owner and mode 0644.
 func (p *Placer) StageFile(ctx context.Context, d digest.Digest, size int64, src string, verify bool) (*Staged, error) {
 	rel, err := regpath.For(regpath.Spec{Kind: regpath.BlobData, Digest: d})
 	if err != nil {
@@ -57,65 +66,66 @@ func (p *Placer) StageFile(ctx context.Context, d digest.Digest, size int64, src
 		return nil, err
 	}
 	pe := func(op string, err error) error { return &PathError{Op: op, Path: src, Digest: d, Err: err} }
-	f, err := os.OpenFile(src, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	fd, err := openFile(unix.AT_FDCWD, src, unix.O_RDONLY|unix.O_NOFOLLOW, 0)
 	if err != nil {
-		if errors.Is(err, syscall.ELOOP) {
+		if errors.Is(err, unix.ELOOP) {
 			err = fmt.Errorf("%w: symlink", ErrNotRegular)
 		}
 		return nil, pe("staging", err)
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, pe("staging", err)
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, pe("staging", fmt.Errorf("%w: %s", ErrNotRegular, fi.Mode().Type()))
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, pe("staging", fmt.Errorf("%w: %s", ErrNotRegular, modeType(st.Mode)))
 	}
-	if fi.Size() != size {
-		return nil, pe("staging", fmt.Errorf("%w: got %d bytes, want %d", ErrSizeMismatch, fi.Size(), size))
+	if st.Size != size {
+		return nil, pe("staging", fmt.Errorf("%w: got %d bytes, want %d", ErrSizeMismatch, st.Size, size))
 	}
-	tmp, err := p.tempPath(d)
-	if err != nil {
+	s := &Staged{Rel: rel, Digest: d, Size: size, p: p}
+	if err := p.begin(ctx, s); err != nil {
 		return nil, pe("staging", err)
 	}
-	s := &Staged{Rel: rel, Digest: d, Size: size, p: p, tmp: tmp}
 
 	if p.strat != Copy {
-		err := linkSame(src, tmp, fi)
+		err := p.linkStaged(s, fd, src, &st)
 		switch {
 		case err == nil:
 			if verify {
-				// f is the staged inode: reading it verifies what was staged.
-				if err := verifyFile(ctx, f, d, size); err != nil {
-					os.Remove(tmp)
-					return nil, pe("verifying", err)
+				// fd is the staged inode: reading it verifies what was staged.
+				if err := copyVerified(ctx, nil, &fdReader{fd: fd}, d, size); err != nil {
+					return p.finish(s, true, pe("verifying", err))
 				}
 			}
-			s.How = Linked
+			// The staged file is src's inode: owning and moding it here
+			// (through the open fd) is what Commit would otherwise do.
+			if err := p.own(fd, &st); err != nil {
+				return p.finish(s, true, pe("chowning", err))
+			}
+			s.How, s.ino = Linked, st.Ino
 			p.log.Debug("staged blob", "digest", d, "how", s.How, "src", src)
-			return p.track(s)
-		case p.strat == Auto && (errors.Is(err, syscall.EXDEV) || errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EMLINK)):
+			return p.finish(s, true, nil)
+		case p.strat == Auto && (errors.Is(err, unix.EXDEV) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EMLINK)):
 			p.log.Debug("hardlink failed, copying", "src", src, "err", err)
 		default:
-			return nil, pe("linking", err)
+			return p.finish(s, false, pe("linking", err))
 		}
 	}
 
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, pe("staging", err)
-	}
-	if err := p.writeTemp(tmp, func(w *os.File) error {
-		if verify {
-			return copyVerified(ctx, w, f, d, size)
-		}
-		return copyPlain(ctx, w, f, size)
-	}); err != nil {
-		return nil, pe("copying", err)
-	}
 	s.How = Copied
+	created, err := p.writeStaged(s, func(w int) error {
+		if verify {
+			return copyVerified(ctx, fdWriter(w), &fdReader{fd: fd}, d, size)
+		}
+		return copyPlain(ctx, w, fd, size)
+	})
+	if err != nil {
+		return p.finish(s, created, pe("copying", err))
+	}
 	p.log.Debug("staged blob", "digest", d, "how", s.How, "src", src, "bytes", size)
-	return p.track(s)
+	return p.finish(s, true, nil)
 }
 
 // StageReader stages the blob d from r (e.g. a tar entry), hashing and
@@ -133,24 +143,26 @@ func (p *Placer) StageReader(ctx context.Context, d digest.Digest, size int64, r
 	if err := p.checkOpen(ctx); err != nil {
 		return nil, err
 	}
-	tmp, err := p.tempPath(d)
-	if err != nil {
+	s := &Staged{Rel: rel, Digest: d, Size: size, How: Streamed, p: p}
+	if err := p.begin(ctx, s); err != nil {
 		return nil, &PathError{Op: "staging", Path: p.staging, Digest: d, Err: err}
 	}
-	if err := p.writeTemp(tmp, func(w *os.File) error {
-		return copyVerified(ctx, w, r, d, size)
-	}); err != nil {
-		return nil, &PathError{Op: "streaming", Path: tmp, Digest: d, Err: err}
+	created, err := p.writeStaged(s, func(w int) error {
+		return copyVerified(ctx, fdWriter(w), r, d, size)
+	})
+	if err != nil {
+		return p.finish(s, created, &PathError{Op: "streaming", Path: s.path(), Digest: d, Err: err})
 	}
-	s := &Staged{Rel: rel, Digest: d, Size: size, How: Streamed, p: p, tmp: tmp}
 	p.log.Debug("staged blob", "digest", d, "how", s.How, "bytes", size)
-	return p.track(s)
+	return p.finish(s, true, nil)
 }
 
 // StageLink stages a registry link file at rel (a link path from
 // regpath.For) holding exactly regpath.LinkContent(target): "sha256:<hex>",
 // 71 bytes, no newline. For link kinds whose path names a digest, it must be
-// target.
+// target. When the v2 tree already holds that file (found without following
+// a symlink), nothing is written: Commit checks it again and counts it as
+// Existing, or stages it then if it has gone or changed meanwhile.
 func (p *Placer) StageLink(ctx context.Context, rel string, target digest.Digest) (*Staged, error) {
 	spec, err := regpath.Parse(rel)
 	if err != nil {
@@ -168,38 +180,103 @@ func (p *Placer) StageLink(ctx context.Context, rel string, target digest.Digest
 	if err := p.checkOpen(ctx); err != nil {
 		return nil, err
 	}
-	content := regpath.LinkContent(target)
-	tmp, err := p.tempPath(target)
-	if err != nil {
+	s := &Staged{Rel: rel, Digest: target, Size: int64(len(regpath.LinkContent(target))), How: LinkFile, p: p}
+	if p.hasLink(s) {
+		s.pre = true
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.closed {
+			return nil, ErrClosed
+		}
+		p.pending[s] = struct{}{}
+		p.log.Debug("link already in place", "rel", rel, "target", target)
+		return s, nil
+	}
+	if err := p.begin(ctx, s); err != nil {
 		return nil, &PathError{Op: "staging", Path: p.staging, Digest: target, Err: err}
 	}
-	if err := p.writeTemp(tmp, func(w *os.File) error {
-		_, err := w.Write(content)
-		return err
-	}); err != nil {
-		return nil, &PathError{Op: "staging link", Path: tmp, Digest: target, Err: err}
-	}
-	s := &Staged{Rel: rel, Digest: target, Size: int64(len(content)), How: LinkFile, p: p, tmp: tmp}
-	p.log.Debug("staged link", "rel", rel, "target", target)
-	return p.track(s)
+	return p.writeLink(s)
 }
 
-// Discard removes a staged temp that will not be committed. Discarding a
-// committed or already discarded file does nothing.
+// writeLink writes the staged link file s, reserved by begin.
+func (p *Placer) writeLink(s *Staged) (*Staged, error) {
+	created, err := p.writeStaged(s, func(w int) error {
+		_, err := fdWriter(w).Write(regpath.LinkContent(s.Digest))
+		return err
+	})
+	if err != nil {
+		return p.finish(s, created, &PathError{Op: "staging link", Path: s.path(), Digest: s.Digest, Err: err})
+	}
+	p.log.Debug("staged link", "rel", s.Rel, "target", s.Digest)
+	return p.finish(s, true, nil)
+}
+
+// hasLink reports whether the v2 tree holds the link file s as a regular
+// file with exactly its content. It opens it relative to the v2 root with
+// openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, so a symlink anywhere below
+// the root makes it report false (and Commit then refuses the path); so do
+// errors and kernels without openat2.
+func (p *Placer) hasLink(s *Staged) bool {
+	if p.noOpenat2.Load() {
+		return false
+	}
+	p.v2fdMu.RLock()
+	defer p.v2fdMu.RUnlock()
+	if p.v2fd < 0 {
+		return false
+	}
+	how := unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	}
+	var fd int
+	var err error
+	for {
+		if fd, err = unix.Openat2(p.v2fd, s.Rel, &how); !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if errors.Is(err, unix.ENOSYS) {
+		p.noOpenat2.Store(true)
+	}
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size != s.Size {
+		return false
+	}
+	want := regpath.LinkContent(s.Digest)
+	got := make([]byte, len(want)+1)
+	n, err := io.ReadFull(&fdReader{fd: fd}, got)
+	return errors.Is(err, io.ErrUnexpectedEOF) && bytes.Equal(got[:n], want)
+}
+
+// Discard removes a staged file that will not be committed (and the
+// staging directories that become empty). Discarding a committed or already
+// discarded file does nothing; one that a running Commit is placing is
+// refused with ErrNotStaged.
 func (p *Placer) Discard(s *Staged) error {
 	if s == nil || s.p != p {
 		return ErrNotStaged
 	}
 	p.mu.Lock()
-	if s.state != statePending {
-		p.mu.Unlock()
+	defer p.mu.Unlock()
+	switch s.state {
+	case stateCommitting:
+		return fmt.Errorf("%w: being committed", ErrNotStaged)
+	case stateCommitted, stateDiscarded:
 		return nil
 	}
 	s.state = stateDiscarded
 	delete(p.pending, s)
-	p.mu.Unlock()
-	if err := os.Remove(s.tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return &PathError{Op: "discarding", Path: s.tmp, Digest: s.Digest, Err: err}
+	if s.pre {
+		return nil
+	}
+	path := s.path()
+	if err := p.unstage(s, true); err != nil {
+		return &PathError{Op: "discarding", Path: path, Digest: s.Digest, Err: err}
 	}
 	return nil
 }
@@ -216,90 +293,216 @@ func (p *Placer) checkOpen(ctx context.Context) error {
 	return nil
 }
 
-// track registers s as pending, or removes its temp when the Placer was
-// closed meanwhile.
-func (p *Placer) track(s *Staged) (*Staged, error) {
+// begin reserves s.Rel in a staging tree for s (see reserve).
+func (p *Placer) begin(ctx context.Context, s *Staged) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	p.mu.Lock()
-	if !p.closed {
-		p.pending[s] = struct{}{}
-		p.mu.Unlock()
-		return s, nil
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
 	}
-	p.mu.Unlock()
-	os.Remove(s.tmp)
-	return nil, ErrClosed
+	return p.reserve(s)
 }
 
-func (p *Placer) tempPath(d digest.Digest) (string, error) {
-	name, err := tempName(d.Encoded())
-	if err != nil {
-		return "", err
+// finish ends a stage that begin started: with err nil it registers s as
+// pending; otherwise, or when the Placer was closed meanwhile, it removes
+// s's file (when created) and reservation.
+func (p *Placer) finish(s *Staged, created bool, err error) (*Staged, error) {
+	t := s.tree
+	defer t.users.Done()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err == nil && p.closed {
+		err = ErrClosed
 	}
-	return filepath.Join(p.staging, name), nil
-}
-
-// writeTemp creates tmp exclusively (0600), runs fill, closes, and removes
-// tmp unless everything succeeded.
-func (p *Placer) writeTemp(tmp string, fill func(*os.File) error) (err error) {
-	w, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return err
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			w.Close()
-			os.Remove(tmp)
+		if uerr := p.unstage(s, created); uerr != nil {
+			p.log.Warn("removing staged file", "path", s.path(), "err", uerr)
 		}
-	}()
-	if err := fill(w); err != nil {
-		return err
+		return nil, err
 	}
-	if err := w.Close(); err != nil {
-		return err
+	crashPoint("staged")
+	p.pending[s] = struct{}{}
+	return s, nil
+}
+
+// writeStaged creates s's file in its tree exclusively (O_EXCL, 0644, no
+// symlink followed), runs fill on it, gives it Owner and mode 0644 through
+// the fd where it lacks them, records its inode, and closes it. created
+// says whether the file was made (and so must be removed on error).
+func (p *Placer) writeStaged(s *Staged, fill func(fd int) error) (created bool, err error) {
+	fd, err := openFile(s.tree.fd, s.Rel, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW, uint32(fileMode))
+	if err != nil {
+		return false, err
 	}
-	ok = true
+	crashPoint("staged file created")
+	if err := fill(fd); err != nil {
+		unix.Close(fd)
+		return true, err
+	}
+	var st unix.Stat_t
+	err = unix.Fstat(fd, &st)
+	if err == nil {
+		err = p.own(fd, &st)
+	}
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return true, err
+	}
+	s.ino = st.Ino
+	return true, nil
+}
+
+// own gives the open file fd (whose stat is st) Owner and mode 0644,
+// calling fchown and fchmod only when it lacks them.
+func (p *Placer) own(fd int, st *unix.Stat_t) error {
+	if int(st.Uid) != p.owner.UID || int(st.Gid) != p.owner.GID {
+		if err := unix.Fchown(fd, p.owner.UID, p.owner.GID); err != nil {
+			return err
+		}
+		crashPoint("staged file chowned")
+	}
+	if st.Mode&0o7777 != uint32(fileMode) {
+		// Also after a chown, which may have cleared setuid/setgid bits.
+		if err := unix.Fchmod(fd, uint32(fileMode)); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-// linkSame hardlinks src to dst and checks that dst is the inode that was
-// opened and checked (src was not swapped in between). os.Link does not
-// follow a symlink at src.
-func linkSame(src, dst string, want os.FileInfo) error {
-	if err := os.Link(src, dst); err != nil {
+// linkStaged hardlinks the open source file fd (opened from src, stat st)
+// to s's place in its tree. It links the open inode itself (linkat
+// AT_EMPTY_PATH, which needs CAP_DAC_READ_SEARCH); without that capability
+// it links src by name and checks that the link is the inode that was
+// opened and checked (src was not swapped in between).
+func (p *Placer) linkStaged(s *Staged, fd int, src string, st *unix.Stat_t) error {
+	t := s.tree
+	if !p.noEmptyPath.Load() {
+		err := unix.Linkat(fd, "", t.fd, s.Rel, unix.AT_EMPTY_PATH)
+		if !errors.Is(err, unix.ENOENT) {
+			return err
+		}
+	}
+	if err := unix.Linkat(unix.AT_FDCWD, src, t.fd, s.Rel, 0); err != nil {
 		return err
 	}
-	got, err := os.Lstat(dst)
-	if err == nil && !os.SameFile(got, want) {
+	var got unix.Stat_t
+	err := unix.Fstatat(t.fd, s.Rel, &got, unix.AT_SYMLINK_NOFOLLOW)
+	if err == nil && (got.Ino != st.Ino || got.Dev != st.Dev) {
 		err = fmt.Errorf("%w: %s changed while staging", ErrConflict, src)
 	}
 	if err != nil {
-		os.Remove(dst)
+		_ = unix.Unlinkat(t.fd, s.Rel, 0)
 		return err
 	}
+	// The open inode could not be linked, its name could: no capability.
+	p.noEmptyPath.Store(true)
 	return nil
 }
 
-// copyPlain copies exactly size bytes from f to w with copy_file_range (so
-// reflinks where the filesystem has them), in chunks to honour ctx, and
-// checks that f ends there.
-func copyPlain(ctx context.Context, w *os.File, f *os.File, size int64) error {
-	var n int64
-	for n < size {
+// openFile is openat(2) with O_CLOEXEC, retried on EINTR.
+func openFile(dirfd int, name string, flags int, mode uint32) (int, error) {
+	for {
+		fd, err := unix.Openat(dirfd, name, flags|unix.O_CLOEXEC, mode)
+		if !errors.Is(err, unix.EINTR) {
+			return fd, err
+		}
+	}
+}
+
+// fdWriter writes all of b to a file descriptor.
+type fdWriter int
+
+func (w fdWriter) Write(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := unix.Write(int(w), b[n:])
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if m == 0 {
+			return n, io.ErrShortWrite
+		}
+		n += m
+	}
+	return n, nil
+}
+
+// fdReader reads a file descriptor from offset off on (pread), leaving the
+// descriptor's own offset alone.
+type fdReader struct {
+	fd  int
+	off int64
+}
+
+func (r *fdReader) Read(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	for {
+		n, err := unix.Pread(r.fd, b, r.off)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		if n == 0 {
+			return 0, io.EOF
+		}
+		r.off += int64(n)
+		return n, nil
+	}
+}
+
+// copyPlain copies exactly size bytes from src to dst (file descriptors)
+// with copy_file_range (so reflinks where the filesystem has them), in
+// chunks to honour ctx, falling back to read and write where the kernel
+// refuses it, and checks that src ends there.
+func copyPlain(ctx context.Context, dst, src int, size int64) error {
+	var off int64
+	for off < size {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		m, err := io.CopyN(w, f, min(copyChunk, size-n))
-		n += m
-		if errors.Is(err, io.EOF) {
-			return fmt.Errorf("%w: source ended after %d bytes, want %d", ErrSizeMismatch, n, size)
+		in := off
+		n, err := unix.CopyFileRange(src, &in, dst, nil, int(min(copyChunk, size-off)), 0)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) ||
+			errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EPERM) {
+			m, err := io.CopyN(fdWriter(dst), &fdReader{fd: src, off: off}, size-off)
+			off += m
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			continue
 		}
 		if err != nil {
 			return err
 		}
+		if n == 0 {
+			break
+		}
+		off += int64(n)
+	}
+	if off < size {
+		return fmt.Errorf("%w: source ended after %d bytes, want %d", ErrSizeMismatch, off, size)
 	}
 	var one [1]byte
-	if m, _ := f.Read(one[:]); m > 0 {
+	if m, _ := (&fdReader{fd: src, off: size}).Read(one[:]); m > 0 {
 		return fmt.Errorf("%w: source longer than %d bytes", ErrSizeMismatch, size)
 	}
 	return nil
@@ -324,14 +527,6 @@ func copyVerified(ctx context.Context, w io.Writer, r io.Reader, d digest.Digest
 		return fmt.Errorf("%w: got %s, want %s", ErrDigestMismatch, got, d)
 	}
 	return nil
-}
-
-// verifyFile hashes f from its start.
-func verifyFile(ctx context.Context, f *os.File, d digest.Digest, size int64) error {
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	return copyVerified(ctx, nil, f, d, size)
 }
 
 // copyHashed copies up to limit bytes from r to w (nil: discard), feeding h,
