@@ -255,13 +255,13 @@ func (p *Placer) carryOver(sealed []*stree) error {
 		}
 		s.tree.users.Done()
 		if err != nil {
-			delete(s.dir.files, s.name)
+			s.dir.files.del(s.name)
 			p.prune(s.tree, s.dir)
 			s.tree, s.dir = from, fromDir
 			return &PathError{Op: "moving staged file", Path: s.path(), Digest: s.Digest, Err: err}
 		}
 		crashPoint("carried over staged file")
-		delete(fromDir.files, s.name)
+		fromDir.files.del(s.name)
 		p.prune(from, fromDir)
 	}
 	return nil
@@ -303,11 +303,11 @@ type merger struct {
 // merge merges the staging directory n into the v2 directory open as v2fd:
 // its subdirectories first, then its files.
 func (m *merger) merge(n *tnode, v2fd int) error {
-	for _, name := range sortedKeys(n.dirs) {
+	for _, name := range n.dirs.sortedNames() {
 		if err := m.ctx.Err(); err != nil {
 			return err
 		}
-		c := n.dirs[name]
+		c, _ := n.dirs.get(name)
 		moved, err := m.moveDir(c, v2fd)
 		if err != nil || moved {
 			if err != nil {
@@ -317,7 +317,7 @@ func (m *merger) merge(n *tnode, v2fd int) error {
 		}
 		fd, err := openDir(v2fd, name)
 		if err != nil {
-			return &PathError{Op: "placing", Path: m.p.abs(c.rel), Err: err}
+			return &PathError{Op: "placing", Path: m.p.abs(c.rel()), Err: err}
 		}
 		err = m.merge(c, fd)
 		unix.Close(fd)
@@ -328,11 +328,12 @@ func (m *merger) merge(n *tnode, v2fd int) error {
 		m.p.prune(m.t, c)
 		m.p.mu.Unlock()
 	}
-	for _, name := range sortedKeys(n.files) {
+	for _, name := range n.files.sortedNames() {
 		if err := m.ctx.Err(); err != nil {
 			return err
 		}
-		if err := m.placeFile(n.files[name], v2fd); err != nil {
+		s, _ := n.files.get(name)
+		if err := m.placeFile(s, v2fd); err != nil {
 			return err
 		}
 	}
@@ -342,7 +343,8 @@ func (m *merger) merge(n *tnode, v2fd int) error {
 // moveDir renames the staging directory c into the v2 directory v2fd
 // unless that holds c.name already (moved false: descend).
 func (m *merger) moveDir(c *tnode, v2fd int) (moved bool, err error) {
-	err = renameat2(m.t.fd, c.rel, v2fd, c.name, unix.RENAME_NOREPLACE)
+	crel := c.rel()
+	err = renameat2(m.t.fd, crel, v2fd, c.name, unix.RENAME_NOREPLACE)
 	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
 		// No RENAME_NOREPLACE: a plain rename replaces only an empty
 		// directory, so check first; the window is the registry creating
@@ -352,7 +354,7 @@ func (m *merger) moveDir(c *tnode, v2fd int) (moved bool, err error) {
 		case serr == nil:
 			err = unix.EEXIST
 		case errors.Is(serr, unix.ENOENT):
-			err = unix.Renameat(m.t.fd, c.rel, v2fd, c.name)
+			err = unix.Renameat(m.t.fd, crel, v2fd, c.name)
 		default:
 			err = serr
 		}
@@ -361,7 +363,7 @@ func (m *merger) moveDir(c *tnode, v2fd int) (moved bool, err error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, &PathError{Op: "placing", Path: m.p.abs(c.rel), Err: err}
+		return false, &PathError{Op: "placing", Path: m.p.abs(crel), Err: err}
 	}
 	crashPoint("moved directory")
 	// Its inode, for Rollback. Should this fail (it cannot, short of
@@ -370,7 +372,7 @@ func (m *merger) moveDir(c *tnode, v2fd int) (moved bool, err error) {
 	var st unix.Stat_t
 	if err := unix.Fstatat(v2fd, c.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		p := m.p
-		p.log.Warn("checking a directory just placed", "path", p.abs(c.rel), "err", err)
+		p.log.Warn("checking a directory just placed", "path", p.abs(crel), "err", err)
 		st = unix.Stat_t{}
 	}
 
@@ -378,25 +380,23 @@ func (m *merger) moveDir(c *tnode, v2fd int) (moved bool, err error) {
 	dirs := 0
 	c.walk(func(d *tnode) {
 		dirs++
-		for _, s := range d.files {
-			files = append(files, s)
-		}
+		d.files.each(func(_ string, s *Staged) { files = append(files, s) })
 	})
 	p := m.p
 	p.mu.Lock()
-	delete(c.parent.dirs, c.name)
+	c.parent.dirs.del(c.name)
 	c.parent = nil
 	for _, s := range files {
 		s.state = stateCommitted
 		delete(p.pending, s)
 	}
-	p.placed = append(p.placed, placed{rel: c.rel, dev: p.dev, ino: st.Ino, dir: c})
+	p.placed = append(p.placed, placed{rel: crel, dev: p.dev, ino: st.Ino, dir: c})
 	p.mu.Unlock()
 	for _, s := range files {
 		m.count(s)
 	}
 	m.res.DirsCreated += dirs
-	p.log.Debug("placed directory", "path", p.abs(c.rel), "files", len(files), "dirs", dirs)
+	p.log.Debug("placed directory", "path", p.abs(crel), "files", len(files), "dirs", dirs)
 	m.done += len(files)
 	if m.progress != nil {
 		m.progress(m.done, m.total)
@@ -438,7 +438,7 @@ func (m *merger) placeFile(s *Staged, v2fd int) error {
 	p.mu.Lock()
 	s.state = stateCommitted
 	delete(p.pending, s)
-	delete(s.dir.files, s.name)
+	s.dir.files.del(s.name)
 	if ok {
 		p.placed = append(p.placed, placed{rel: s.Rel, dev: p.dev, ino: s.ino})
 	}
@@ -498,15 +498,6 @@ func checkExisting(s *Staged, dirfd int) error {
 		return fmt.Errorf("%w: existing link holds %q, want %q", ErrConflict, got, want)
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // Rollback removes what Commit created, for when the database transaction
@@ -642,13 +633,13 @@ func onlyOurs(path string, n *tnode) (bool, error) {
 	}
 	for _, e := range entries {
 		child := filepath.Join(path, e.Name())
-		if c, ok := n.dirs[e.Name()]; ok && e.IsDir() {
+		if c, ok := n.dirs.get(e.Name()); ok && e.IsDir() {
 			if ok, err := onlyOurs(child, c); !ok || err != nil {
 				return false, err
 			}
 			continue
 		}
-		s, ok := n.files[e.Name()]
+		s, ok := n.files.get(e.Name())
 		if !ok || !e.Type().IsRegular() {
 			return false, nil
 		}
@@ -668,36 +659,36 @@ func onlyOurs(path string, n *tnode) (bool, error) {
 // empty, deepest first.
 func (r *rollback) removeEach(path string, n *tnode) error {
 	var errs []error
-	for name, s := range n.files {
+	n.files.each(func(name string, s *Staged) {
 		f := filepath.Join(path, name)
 		var st unix.Stat_t
 		if err := unix.Lstat(f, &st); err != nil {
 			if !errors.Is(err, unix.ENOENT) {
 				errs = append(errs, &PathError{Op: "rolling back", Path: f, Err: err})
 			}
-			continue
+			return
 		}
 		if st.Ino != s.ino {
 			r.p.log.Warn("rollback: file was replaced since commit; leaving it", "path", f)
-			continue
+			return
 		}
 		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			errs = append(errs, &PathError{Op: "rolling back", Path: f, Err: err})
-			continue
+			return
 		}
 		crashPoint("rolled back file")
 		r.files++
-	}
-	for name, c := range n.dirs {
+	})
+	n.dirs.each(func(name string, c *tnode) {
 		var st unix.Stat_t
 		d := filepath.Join(path, name)
 		if err := unix.Lstat(d, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
-			continue
+			return
 		}
 		if err := r.removeEach(d, c); err != nil {
 			errs = append(errs, err)
 		}
-	}
+	})
 	if err := unix.Rmdir(path); err != nil {
 		if errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) {
 			r.p.log.Warn("rollback: directory not empty; leaving it", "path", path)

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 
@@ -44,34 +46,148 @@ type stree struct {
 	gone  bool           // removed from disk; under Placer.mu
 }
 
-// tnode is a directory of a staging tree.
+// tnode is a directory of a staging tree. A 50,000-tag import stages
+// ~400,000 directories, most holding one entry: a node keeps no path (rel
+// computes it) and small entry lists instead of maps.
 type tnode struct {
-	rel    string // '/'-separated path below the tree root, the same below the v2 root ("" for the root)
 	name   string
 	parent *tnode
-	dirs   map[string]*tnode
-	files  map[string]*Staged
+	dirs   entries[*tnode]
+	files  entries[*Staged]
 }
 
 func newNode(parent *tnode, name string) *tnode {
-	n := &tnode{name: name, parent: parent, dirs: map[string]*tnode{}, files: map[string]*Staged{}}
-	if parent != nil {
-		n.rel = name
-		if parent.rel != "" {
-			n.rel = parent.rel + "/" + name
-		}
-	}
-	return n
+	return &tnode{name: name, parent: parent}
 }
 
-func (n *tnode) empty() bool { return len(n.dirs) == 0 && len(n.files) == 0 }
+// rel is the node's '/'-separated path below the tree root, the same below
+// the v2 root ("" for the root).
+func (n *tnode) rel() string {
+	if n.parent == nil {
+		return ""
+	}
+	size, depth := 0, 0
+	for x := n; x.parent != nil; x = x.parent {
+		size += len(x.name) + 1
+		depth++
+	}
+	b := make([]byte, size-1)
+	end := len(b)
+	for x := n; x.parent != nil; x = x.parent {
+		start := end - len(x.name)
+		copy(b[start:end], x.name)
+		if start > 0 {
+			b[start-1] = '/'
+		}
+		end = start - 1
+	}
+	return string(b)
+}
+
+func (n *tnode) empty() bool { return n.dirs.len() == 0 && n.files.len() == 0 }
 
 // walk calls fn for n and every directory below it, parents first.
 func (n *tnode) walk(fn func(*tnode)) {
 	fn(n)
-	for _, c := range n.dirs {
-		c.walk(fn)
+	n.dirs.each(func(_ string, c *tnode) { c.walk(fn) })
+}
+
+// smallEntries is how many entries a directory node keeps in a slice
+// before it switches to a map.
+const smallEntries = 16
+
+// entries maps names to values: a short slice while small (most staging
+// directories hold one entry), a map beyond smallEntries.
+type entries[T any] struct {
+	small []entry[T]
+	big   map[string]T
+}
+
+type entry[T any] struct {
+	name string
+	v    T
+}
+
+func (e *entries[T]) len() int {
+	if e.big != nil {
+		return len(e.big)
 	}
+	return len(e.small)
+}
+
+func (e *entries[T]) get(name string) (T, bool) {
+	if e.big != nil {
+		v, ok := e.big[name]
+		return v, ok
+	}
+	for _, x := range e.small {
+		if x.name == name {
+			return x.v, true
+		}
+	}
+	var zero T
+	return zero, false
+}
+
+func (e *entries[T]) set(name string, v T) {
+	if e.big != nil {
+		e.big[name] = v
+		return
+	}
+	for i := range e.small {
+		if e.small[i].name == name {
+			e.small[i].v = v
+			return
+		}
+	}
+	if len(e.small) < smallEntries {
+		e.small = append(e.small, entry[T]{name, v})
+		return
+	}
+	e.big = make(map[string]T, 2*smallEntries)
+	for _, x := range e.small {
+		e.big[x.name] = x.v
+	}
+	e.big[name] = v
+	e.small = nil
+}
+
+func (e *entries[T]) del(name string) {
+	if e.big != nil {
+		delete(e.big, name)
+		return
+	}
+	for i := range e.small {
+		if e.small[i].name == name {
+			e.small = append(e.small[:i], e.small[i+1:]...)
+			if len(e.small) == 0 {
+				e.small = nil
+			}
+			return
+		}
+	}
+}
+
+// each calls fn for every entry, in no particular order; fn may delete
+// the entry it is given.
+func (e *entries[T]) each(fn func(name string, v T)) {
+	if e.big != nil {
+		for k, v := range e.big {
+			fn(k, v)
+		}
+		return
+	}
+	for _, x := range slices.Clone(e.small) {
+		fn(x.name, x.v)
+	}
+}
+
+// sortedNames returns the names, sorted.
+func (e *entries[T]) sortedNames() []string {
+	out := make([]string, 0, e.len())
+	e.each(func(name string, _ T) { out = append(out, name) })
+	sort.Strings(out)
+	return out
 }
 
 // randomName returns prefix followed by 16 random hex digits.
@@ -136,17 +252,17 @@ func (t *stree) probe(o Owner) error {
 func (t *stree) fits(dirs []string, name string) bool {
 	n := t.root
 	for _, c := range dirs {
-		if _, ok := n.files[c]; ok {
+		if _, ok := n.files.get(c); ok {
 			return false
 		}
-		next, ok := n.dirs[c]
+		next, ok := n.dirs.get(c)
 		if !ok {
 			return true
 		}
 		n = next
 	}
-	_, isFile := n.files[name]
-	_, isDir := n.dirs[name]
+	_, isFile := n.files.get(name)
+	_, isDir := n.dirs.get(name)
 	return !isFile && !isDir
 }
 
@@ -173,7 +289,7 @@ func (p *Placer) reserve(s *Staged) error {
 		if err != nil {
 			return err
 		}
-		n.files[name] = s
+		n.files.set(name, s)
 		s.tree, s.dir, s.name = t, n, name
 		t.users.Add(1)
 		return nil
@@ -187,29 +303,30 @@ func (p *Placer) reserve(s *Staged) error {
 func (p *Placer) mkdirs(t *stree, dirs []string) (*tnode, error) {
 	n := t.root
 	for _, c := range dirs {
-		if next, ok := n.dirs[c]; ok {
+		if next, ok := n.dirs.get(c); ok {
 			n = next
 			continue
 		}
 		next := newNode(n, c)
-		err := unix.Mkdirat(t.fd, next.rel, uint32(dirMode))
+		rel := next.rel()
+		err := unix.Mkdirat(t.fd, rel, uint32(dirMode))
 		if err == nil && t.dirChown {
 			crashPoint("staging directory made")
-			err = unix.Fchownat(t.fd, next.rel, p.owner.UID, p.owner.GID, unix.AT_SYMLINK_NOFOLLOW)
+			err = unix.Fchownat(t.fd, rel, p.owner.UID, p.owner.GID, unix.AT_SYMLINK_NOFOLLOW)
 		}
 		if err == nil && t.dirChmod {
 			crashPoint("staging directory chowned")
-			err = unix.Fchmodat(t.fd, next.rel, uint32(dirMode), 0)
+			err = unix.Fchmodat(t.fd, rel, uint32(dirMode), 0)
 		}
 		if err != nil {
-			path := filepath.Join(p.staging, t.name, filepath.FromSlash(next.rel))
+			path := filepath.Join(p.staging, t.name, filepath.FromSlash(rel))
 			if !errors.Is(err, unix.EEXIST) {
-				_ = unix.Unlinkat(t.fd, next.rel, unix.AT_REMOVEDIR)
+				_ = unix.Unlinkat(t.fd, rel, unix.AT_REMOVEDIR)
 			}
 			p.prune(t, n)
 			return nil, &PathError{Op: "creating staging directory", Path: path, Err: err}
 		}
-		n.dirs[c] = next
+		n.dirs.set(c, next)
 		n = next
 	}
 	return n, nil
@@ -224,7 +341,7 @@ func (p *Placer) unstage(s *Staged, created bool) error {
 			err = nil
 		}
 	}
-	delete(s.dir.files, s.name)
+	s.dir.files.del(s.name)
 	p.prune(s.tree, s.dir)
 	return err
 }
@@ -233,11 +350,12 @@ func (p *Placer) unstage(s *Staged, created bool) error {
 // altogether. Caller holds p.mu.
 func (p *Placer) prune(t *stree, n *tnode) {
 	for n.parent != nil && n.empty() {
-		if err := unix.Unlinkat(t.fd, n.rel, unix.AT_REMOVEDIR); err != nil && !errors.Is(err, unix.ENOENT) {
-			p.log.Warn("removing empty staging directory", "tree", t.name, "rel", n.rel, "err", err)
+		rel := n.rel()
+		if err := unix.Unlinkat(t.fd, rel, unix.AT_REMOVEDIR); err != nil && !errors.Is(err, unix.ENOENT) {
+			p.log.Warn("removing empty staging directory", "tree", t.name, "rel", rel, "err", err)
 			return
 		}
-		delete(n.parent.dirs, n.name)
+		n.parent.dirs.del(n.name)
 		n = n.parent
 	}
 	if n.parent == nil && n.empty() {
