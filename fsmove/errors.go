@@ -24,7 +24,7 @@ var (
 )
 
 // PathError records a failure on one file. Op is a gerund ("staging",
-// "verifying", "placing", ...), Path the file acted on (source, staging temp
+// "verifying", "placing", ...), Path the file acted on (source, staged file
 // or destination, absolute), Digest the blob digest or link target when
 // known.
 type PathError struct {
