@@ -328,6 +328,10 @@ func (p *Placer) finish(s *Staged, created bool, err error) (*Staged, error) {
 	return s, nil
 }
 
+// writebackMin is the size from which a written staged file's writeback is
+// started at once (writeStaged): small files are left to syncfs.
+const writebackMin = 64 << 10
+
 // writeStaged creates s's file in its tree exclusively (O_EXCL, 0644, no
 // symlink followed), runs fill on it, gives it Owner and mode 0644 through
 // the fd where it lacks them, records its inode, and closes it. created
@@ -346,6 +350,12 @@ func (p *Placer) writeStaged(s *Staged, fill func(fd int) error) (created bool, 
 	err = unix.Fstat(fd, &st)
 	if err == nil {
 		err = p.own(fd, &st)
+	}
+	if err == nil && st.Size >= writebackMin {
+		// Start writing the data back now, while the next blob is read:
+		// Commit's syncfs then finds little left to write. Only a hint
+		// (its error is ignored); syncfs is what makes the data durable.
+		_ = unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
 	}
 	if cerr := unix.Close(fd); err == nil {
 		err = cerr
