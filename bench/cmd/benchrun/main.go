@@ -65,6 +65,8 @@ type runner struct {
 	c          *corpus.Corpus
 	db         *benchdb.Server
 	work       string // scratch directory on the corpus's filesystem
+	trash      string // where cleanWork moves finished steps' scratch (same filesystem)
+	trashed    int
 	out        string // results directory
 	coldDenied bool
 	results    Results
@@ -131,10 +133,14 @@ func run(ctx context.Context) error {
 	stamp := time.Now().UTC().Format("20060102-150405")
 	r.out = filepath.Join(cfg.benchDir, "results", fmt.Sprintf("%d-%s", c.Info.Tags, stamp))
 	r.work = filepath.Join(cfg.benchDir, "work")
-	if err := os.RemoveAll(r.work); err != nil {
-		return err
+	r.trash = filepath.Join(cfg.benchDir, "trash")
+	for _, d := range []string{r.work, r.trash} { // a killed run's leftovers
+		if err := os.RemoveAll(d); err != nil {
+			return err
+		}
 	}
-	for _, d := range []string{r.out, r.work} {
+	defer r.emptyTrash()
+	for _, d := range []string{r.out, r.work, r.trash} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
