@@ -132,46 +132,19 @@ type imageSpec struct {
 	layers  []layerContent
 }
 
-// configJSON is an image config with the fields in the order docker writes them.
-type configJSON struct {
-	Architecture string        `json:"architecture"`
-	Config       containerJSON `json:"config"`
-	Created      string        `json:"created"`
-	History      []historyJSON `json:"history"`
-	OS           string        `json:"os"`
-	RootFS       rootfsJSON    `json:"rootfs"`
-	Variant      string        `json:"variant,omitempty"`
-}
-
-type containerJSON struct {
-	Env    []string          `json:"Env"`
-	Cmd    []string          `json:"Cmd"`
-	Labels map[string]string `json:"Labels"`
-}
-
-type historyJSON struct {
-	Created   string `json:"created"`
-	CreatedBy string `json:"created_by"`
-}
-
-type rootfsJSON struct {
-	Type    string   `json:"type"`
-	DiffIDs []string `json:"diff_ids"`
-}
-
 // build returns the image with its manifest and config bytes.
 func (s imageSpec) build() (*rawimage.Image, error) {
 	created := fixtureTime.Format(time.RFC3339)
-	cfg := configJSON{
+	cfg := rawimage.Config{
 		Architecture: s.arch,
-		Config: containerJSON{
+		Config: rawimage.Container{
 			Env:    []string{"PATH=/usr/bin:/bin"},
 			Cmd:    []string{"/bin/sh"},
 			Labels: map[string]string{"oracle": s.oracle},
 		},
 		Created: created,
 		OS:      s.os,
-		RootFS:  rootfsJSON{Type: "layers"},
+		RootFS:  rawimage.RootFS{Type: "layers"},
 		Variant: s.variant,
 	}
 	man := ocispec.Manifest{MediaType: string(s.format.manifest())}
@@ -179,7 +152,7 @@ func (s imageSpec) build() (*rawimage.Image, error) {
 	layers := make([]*rawimage.Blob, 0, len(s.layers))
 	for i, l := range s.layers {
 		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, l.diffID)
-		cfg.History = append(cfg.History, historyJSON{Created: created, CreatedBy: fmt.Sprintf("/bin/sh -c #(nop) ADD layer %d", i)})
+		cfg.History = append(cfg.History, rawimage.History{Created: created, CreatedBy: fmt.Sprintf("/bin/sh -c #(nop) ADD layer %d", i)})
 		b := rawimage.NewBlob(l.gz, s.format.layer())
 		layers = append(layers, b)
 		man.Layers = append(man.Layers, ociDescriptor(b.Descriptor()))

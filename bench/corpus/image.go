@@ -127,31 +127,6 @@ type indexJSON struct {
 	Manifests     []descJSON `json:"manifests"`
 }
 
-type configJSON struct {
-	Architecture string        `json:"architecture"`
-	Config       containerJSON `json:"config"`
-	Created      string        `json:"created"`
-	History      []historyJSON `json:"history"`
-	OS           string        `json:"os"`
-	RootFS       rootfsJSON    `json:"rootfs"`
-}
-
-type containerJSON struct {
-	Env    []string          `json:"Env"`
-	Cmd    []string          `json:"Cmd"`
-	Labels map[string]string `json:"Labels"`
-}
-
-type historyJSON struct {
-	Created   string `json:"created"`
-	CreatedBy string `json:"created_by"`
-}
-
-type rootfsJSON struct {
-	Type    string   `json:"type"`
-	DiffIDs []string `json:"diff_ids"`
-}
-
 // imageLayer is a layer of an image and, for a shared one, the repository
 // a push can mount it from.
 type imageLayer struct {
@@ -161,17 +136,17 @@ type imageLayer struct {
 
 // buildImage makes the manifest and config of an image of layers.
 func buildImage(f format, arch, label string, created time.Time, layers []imageLayer) (*rawimage.Image, error) {
-	cfg := configJSON{
+	cfg := rawimage.Config{
 		Architecture: arch, OS: "linux", Created: created.Format(time.RFC3339),
-		Config: containerJSON{Env: []string{"PATH=/usr/local/bin:/usr/bin:/bin"}, Cmd: []string{"/app/run"},
+		Config: rawimage.Container{Env: []string{"PATH=/usr/local/bin:/usr/bin:/bin"}, Cmd: []string{"/app/run"},
 			Labels: map[string]string{"org.opencontainers.image.title": label}},
-		RootFS: rootfsJSON{Type: "layers"},
+		RootFS: rawimage.RootFS{Type: "layers"},
 	}
 	man := manifestJSON{SchemaVersion: 2, MediaType: string(f.manifestType())}
 	blobs := make([]*rawimage.Blob, 0, len(layers))
 	for n, l := range layers {
 		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, l.diffID)
-		cfg.History = append(cfg.History, historyJSON{Created: created.Format(time.RFC3339), CreatedBy: fmt.Sprintf("COPY layer %d /app", n)})
+		cfg.History = append(cfg.History, rawimage.History{Created: created.Format(time.RFC3339), CreatedBy: fmt.Sprintf("COPY layer %d /app", n)})
 		b := l.blob.WithMediaType(f.layerType())
 		man.Layers = append(man.Layers, descFor(b.Descriptor()))
 		blobs = append(blobs, b)
