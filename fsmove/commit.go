@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
@@ -31,11 +30,11 @@ type Result struct {
 }
 
 // placed is one thing Commit created in the v2 tree: a file, or a
-// directory moved in whole (dir holds what it held then).
+// directory moved in whole.
 type placed struct {
 	rel      string // below the v2 root
 	dev, ino uint64
-	dir      *tnode
+	dir      bool
 }
 
 // BlobExists reports whether the v2 tree holds the data file of blob d with
@@ -72,30 +71,30 @@ func checkExistingBlob(st *unix.Stat_t, size int64) error {
 	return nil
 }
 
-// Commit makes staged files visible in the v2 tree. Staging already gave
-// every file and directory its owner and mode. Link files that StageLink
-// found in place are read again first: still there, they count as
+// Commit makes every staged file visible in the v2 tree. Staging already
+// gave every file and directory its owner and mode. Link files that
+// StageLink found in place are read again first: still there, they count as
 // Existing; gone or changed, they are staged now. Then Commit
 //
 //  1. calls syncfs, so every staged byte, inode and directory is durable;
-//  2. merges each staging tree into the v2 tree, top-down, never replacing
-//     anything (renameat2 RENAME_NOREPLACE): a directory that the v2 tree
-//     lacks is moved in whole with one rename, one that it has is descended
-//     into, and each file is renamed into an existing directory. An existing
-//     destination is kept when it is the same blob size or an identical
-//     link file (the staged copy is dropped and counted as Existing);
-//     otherwise Commit fails with ErrSizeMismatch or ErrConflict. A
-//     symlink, or any other non-directory, where a directory must be is
-//     ErrConflict: Commit never follows a symlink in the v2 tree;
+//  2. merges each staging tree into the v2 tree, top-down, reading it back
+//     with getdents and never replacing anything (renameat2
+//     RENAME_NOREPLACE): a directory that the v2 tree lacks is moved in
+//     whole with one rename, one that it has is descended into, and each
+//     file is renamed into an existing directory. An existing destination
+//     is kept when it is the same blob size or an identical link file (the
+//     staged copy is dropped and counted as Existing); otherwise Commit
+//     fails with ErrSizeMismatch or ErrConflict. A symlink, or any other
+//     non-directory, where a directory must be is ErrConflict: Commit never
+//     follows a symlink in the v2 tree;
 //  3. calls syncfs again, so the names are durable before Commit returns.
 //
-// Pending files of this Placer that staged does not list stay staged (they
-// are moved to another staging tree first). Every file and every directory
-// moved in whole that Commit creates is recorded for Rollback. When Commit
-// fails, what it placed so far stays (call Rollback to remove it) and the
-// rest stays staged. progress, when not nil, is called after each file, or
-// once for all the files of a directory moved in whole.
-func (p *Placer) Commit(ctx context.Context, staged []*Staged, progress func(done, total int)) (res Result, err error) {
+// Every file and every directory moved in whole that Commit creates is
+// recorded for Rollback. When Commit fails, what it placed so far stays
+// (call Rollback to remove it) and the rest stays staged for a later
+// Commit. progress, when not nil, is called with the files handled so far
+// and in all: after each file placed or dropped on its own, and at the end.
+func (p *Placer) Commit(ctx context.Context, progress func(done, total int)) (res Result, err error) {
 	p.opMu.Lock()
 	defer p.opMu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -106,53 +105,30 @@ func (p *Placer) Commit(ctx context.Context, staged []*Staged, progress func(don
 		p.mu.Unlock()
 		return res, ErrClosed
 	}
-	seen := make(map[*Staged]bool, len(staged))
-	for i, s := range staged {
-		var why string
-		switch {
-		case s == nil:
-			why = "nil"
-		case s.p != p:
-			why = "staged by another placer"
-		case s.state == stateCommitted:
-			why = "already committed"
-		case s.state == stateDiscarded:
-			why = "discarded"
-		case seen[s]:
-			why = "listed twice"
+	var pre []*Staged
+	for _, s := range p.pre {
+		if s.state == statePending {
+			s.state = stateCommitting
+			pre = append(pre, s)
 		}
-		if why != "" {
-			p.mu.Unlock()
-			return res, fmt.Errorf("committing staged file %d: %w: %s", i, ErrNotStaged, why)
-		}
-		seen[s] = true
 	}
-	if len(staged) == 0 {
-		p.mu.Unlock()
-		return res, nil
-	}
-	for _, s := range staged {
-		s.state = stateCommitting
-	}
+	p.pre = nil
 	p.mu.Unlock()
 
-	// Link files that were in place when staged: still there (Existing),
-	// or staged now.
 	var sealed []*stree
 	defer func() {
 		if err != nil {
-			p.unseal(sealed, staged)
+			p.unseal(sealed, pre)
 		}
 	}()
+
+	// Link files that were in place when staged: still there (Existing),
+	// or staged now.
 	done := 0
-	for _, s := range staged {
-		if !s.pre {
-			continue
-		}
+	for _, s := range pre {
 		if p.hasLink(s) {
 			p.mu.Lock()
 			s.state = stateCommitted
-			delete(p.pending, s)
 			p.mu.Unlock()
 			res.Existing++
 			done++
@@ -162,19 +138,29 @@ func (p *Placer) Commit(ctx context.Context, staged []*Staged, progress func(don
 			return res, err
 		}
 	}
-	if done > 0 && progress != nil {
-		progress(done, len(staged))
-	}
 
 	p.mu.Lock()
 	sealed = p.trees
 	p.trees = nil
+	for _, t := range sealed {
+		t.sealed = true
+	}
 	p.mu.Unlock()
+	total := done
 	for _, t := range sealed {
 		t.users.Wait()
+		total += t.staged.files()
 	}
-	if err := p.carryOver(sealed); err != nil {
-		return res, err
+	if done > 0 && progress != nil {
+		progress(done, total)
+	}
+	if total == done {
+		p.mu.Lock()
+		for _, t := range sealed {
+			p.dropTree(t) // empty: what was staged in it was discarded
+		}
+		p.mu.Unlock()
+		return res, nil
 	}
 
 	// 1. staged data durable before any name appears in the v2 tree.
@@ -189,18 +175,17 @@ func (p *Placer) Commit(ctx context.Context, staged []*Staged, progress func(don
 		return res, &PathError{Op: "placing", Path: p.v2, Err: err}
 	}
 	defer unix.Close(v2fd)
-	m := &merger{p: p, ctx: ctx, res: &res, done: done, total: len(staged), progress: progress}
+	m := &merger{p: p, ctx: ctx, res: &res, done: done, total: total, progress: progress}
 	for _, t := range sealed {
 		if t.gone {
 			continue
 		}
-		m.t = t
-		if err := m.merge(t.root, v2fd); err != nil {
+		if err := m.mergeTree(t, v2fd); err != nil {
 			return res, err
 		}
-		p.mu.Lock()
-		p.prune(t, t.root)
-		p.mu.Unlock()
+	}
+	if progress != nil && m.done < total {
+		progress(total, total)
 	}
 
 	// 3. names durable before the caller writes rows that point at them.
@@ -219,77 +204,74 @@ func (p *Placer) stageLate(ctx context.Context, s *Staged) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	p.mu.Lock()
-	err := p.reserve(s)
-	p.mu.Unlock()
-	if err != nil {
-		return &PathError{Op: "staging", Path: p.staging, Digest: s.Digest, Err: err}
-	}
 	s.pre = false
-	if _, err := p.writeLink(s); err != nil {
+	if err := p.writeLink(s); err != nil {
 		s.pre = true
 		return err
 	}
-	p.log.Debug("link gone since staged; staged it", "rel", s.Rel)
-	return nil
-}
-
-// carryOver moves the pending files that sit in sealed trees but are not
-// being committed to an open tree, so that merging the sealed trees places
-// exactly the files Commit was given.
-func (p *Placer) carryOver(sealed []*stree) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	for s := range p.pending {
-		if s.state != statePending || !slices.Contains(sealed, s.tree) {
-			continue
-		}
-		from, fromDir := s.tree, s.dir
-		if err := p.reserve(s); err != nil {
-			s.tree, s.dir = from, fromDir
-			return err
-		}
-		err := renameat2(from.fd, s.Rel, s.tree.fd, s.Rel, unix.RENAME_NOREPLACE)
-		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
-			err = unix.Renameat(from.fd, s.Rel, s.tree.fd, s.Rel) // a fresh reservation: nothing to replace
-		}
-		s.tree.users.Done()
-		if err != nil {
-			s.dir.files.del(s.name)
-			p.prune(s.tree, s.dir)
-			s.tree, s.dir = from, fromDir
-			return &PathError{Op: "moving staged file", Path: s.path(), Digest: s.Digest, Err: err}
-		}
-		crashPoint("carried over staged file")
-		fromDir.files.del(s.name)
-		p.prune(from, fromDir)
-	}
+	s.state = statePending
+	p.mu.Unlock()
+	p.log.Debug("link gone since staged; staged it", "rel", s.Rel())
 	return nil
 }
 
 // unseal hands the trees of a failed Commit back for staging and a later
-// Commit; what was not placed is pending again.
-func (p *Placer) unseal(sealed []*stree, staged []*Staged) {
+// Commit, with their counts taken again from what is left in them; the
+// links found in place that were not checked are pending again.
+func (p *Placer) unseal(sealed []*stree, pre []*Staged) {
+	for _, t := range sealed {
+		if !t.gone {
+			if err := p.recount(t); err != nil {
+				p.log.Warn("counting what is left in a staging tree", "tree", t.name, "err", err)
+			}
+		}
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, s := range staged {
-		if s.state == stateCommitting {
+	for _, s := range pre {
+		if s.pre && s.state == stateCommitting {
 			s.state = statePending
+			p.pre = append(p.pre, s)
 		}
 	}
 	var keep []*stree
 	for _, t := range sealed {
 		if !t.gone {
+			t.sealed = false
 			keep = append(keep, t)
 		}
 	}
 	p.trees = append(keep, p.trees...)
 }
 
+// recount sets t's counts to the files and directories left in it (after a
+// Commit failed part of the way through it).
+func (p *Placer) recount(t *stree) error {
+	var c tally
+	dirs := 0
+	err := walkTree(t.fd, "", func(dirfd int, _ string, e dirent) error {
+		var st unix.Stat_t
+		if err := unix.Fstatat(dirfd, e.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return err
+		}
+		p.mu.Lock()
+		how, _ := p.fileHow(st.Ino)
+		p.mu.Unlock()
+		c.add(how, st.Size, 1)
+		return nil
+	}, func(int, string, dirent) error { dirs++; return nil })
+	p.mu.Lock()
+	t.staged = c
+	p.mu.Unlock()
+	t.dirs.Store(int64(dirs))
+	return err
+}
+
 // renameat2 is a variable so a test can take the fallback path.
 var renameat2 = unix.Renameat2
 
-// merger merges one sealed staging tree into the v2 tree.
+// merger merges sealed staging trees into the v2 tree.
 type merger struct {
 	p        *Placer
 	ctx      context.Context
@@ -298,63 +280,98 @@ type merger struct {
 	done     int
 	total    int
 	progress func(done, total int)
+	// descended counts the staging directories of t merged into existing
+	// ones (created by others, not by this Commit).
+	descended int
 }
 
-// merge merges the staging directory n into the v2 directory open as v2fd:
-// its subdirectories first, then its files.
-func (m *merger) merge(n *tnode, v2fd int) error {
-	for _, name := range n.dirs.sortedNames() {
+// mergeTree merges t into the v2 root (open as v2fd) and removes it. Its
+// counts, less the files dropped as Existing, are what it placed.
+func (m *merger) mergeTree(t *stree, v2fd int) error {
+	p := m.p
+	m.t, m.descended = t, 0
+	if err := m.merge(t.fd, v2fd, ""); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := t.staged
+	m.res.Linked += c.linked
+	m.res.Copied += c.copied
+	m.res.Streamed += c.streamed
+	m.res.Links += c.links
+	m.res.Bytes += c.bytes
+	m.res.DirsCreated += int(t.dirs.Load()) - m.descended
+	t.staged = tally{}
+	t.dirs.Store(0)
+	p.dropTree(t)
+	return nil
+}
+
+// merge merges the staging directory sfd (rel below the tree root, "" or
+// ending in '/') into the v2 directory v2fd: its subdirectories first, then
+// its files.
+func (m *merger) merge(sfd, v2fd int, rel string) error {
+	ents, err := readDirents(sfd)
+	if err != nil {
+		return &PathError{Op: "reading staging directory", Path: filepath.Join(m.p.staging, m.t.name, filepath.FromSlash(rel)), Err: err}
+	}
+	for _, e := range ents {
 		if err := m.ctx.Err(); err != nil {
 			return err
 		}
-		c, _ := n.dirs.get(name)
-		moved, err := m.moveDir(c, v2fd)
-		if err != nil || moved {
+		if !e.isDir() {
+			if err := m.placeFile(sfd, v2fd, rel, e.name); err != nil {
+				return err
+			}
+			continue
+		}
+		if moved, err := m.moveDir(sfd, v2fd, rel, e.name); err != nil || moved {
 			if err != nil {
 				return err
 			}
 			continue
 		}
-		fd, err := openDir(v2fd, name)
+		crel := rel + e.name
+		cv2, err := openDir(v2fd, e.name)
 		if err != nil {
-			return &PathError{Op: "placing", Path: m.p.abs(c.rel()), Err: err}
+			return &PathError{Op: "placing", Path: m.p.abs(crel), Err: err}
 		}
-		err = m.merge(c, fd)
-		unix.Close(fd)
+		csfd, err := openDir(sfd, e.name)
+		if err != nil {
+			unix.Close(cv2)
+			return &PathError{Op: "placing", Path: filepath.Join(m.p.staging, m.t.name, filepath.FromSlash(crel)), Err: err}
+		}
+		err = m.merge(csfd, cv2, crel+"/")
+		unix.Close(csfd)
+		unix.Close(cv2)
 		if err != nil {
 			return err
 		}
-		m.p.mu.Lock()
-		m.p.prune(m.t, c)
-		m.p.mu.Unlock()
-	}
-	for _, name := range n.files.sortedNames() {
-		if err := m.ctx.Err(); err != nil {
-			return err
+		if err := unix.Unlinkat(sfd, e.name, unix.AT_REMOVEDIR); err != nil {
+			m.p.log.Warn("removing merged staging directory", "path", filepath.Join(m.p.staging, m.t.name, filepath.FromSlash(crel)), "err", err)
 		}
-		s, _ := n.files.get(name)
-		if err := m.placeFile(s, v2fd); err != nil {
-			return err
-		}
+		m.descended++
 	}
 	return nil
 }
 
-// moveDir renames the staging directory c into the v2 directory v2fd
-// unless that holds c.name already (moved false: descend).
-func (m *merger) moveDir(c *tnode, v2fd int) (moved bool, err error) {
-	crel := c.rel()
-	err = renameat2(m.t.fd, crel, v2fd, c.name, unix.RENAME_NOREPLACE)
+// moveDir renames the staging directory name (in sfd) into the v2
+// directory v2fd unless that holds name already (moved false: descend).
+func (m *merger) moveDir(sfd, v2fd int, rel, name string) (moved bool, err error) {
+	p := m.p
+	crel := rel + name
+	err = renameat2(sfd, name, v2fd, name, unix.RENAME_NOREPLACE)
 	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
 		// No RENAME_NOREPLACE: a plain rename replaces only an empty
 		// directory, so check first; the window is the registry creating
 		// the same empty directory at the same instant.
 		var there unix.Stat_t
-		switch serr := unix.Fstatat(v2fd, c.name, &there, unix.AT_SYMLINK_NOFOLLOW); {
+		switch serr := unix.Fstatat(v2fd, name, &there, unix.AT_SYMLINK_NOFOLLOW); {
 		case serr == nil:
 			err = unix.EEXIST
 		case errors.Is(serr, unix.ENOENT):
-			err = unix.Renameat(m.t.fd, crel, v2fd, c.name)
+			err = unix.Renameat(sfd, name, v2fd, name)
 		default:
 			err = serr
 		}
@@ -363,89 +380,75 @@ func (m *merger) moveDir(c *tnode, v2fd int) (moved bool, err error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, &PathError{Op: "placing", Path: m.p.abs(crel), Err: err}
+		return false, &PathError{Op: "placing", Path: p.abs(crel), Err: err}
 	}
 	crashPoint("moved directory")
 	// Its inode, for Rollback. Should this fail (it cannot, short of
 	// someone replacing a non-empty directory in this instant), inode 0
 	// makes Rollback leave the directory where it is.
 	var st unix.Stat_t
-	if err := unix.Fstatat(v2fd, c.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		p := m.p
+	if err := unix.Fstatat(v2fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		p.log.Warn("checking a directory just placed", "path", p.abs(crel), "err", err)
 		st = unix.Stat_t{}
 	}
-
-	var files []*Staged
-	dirs := 0
-	c.walk(func(d *tnode) {
-		dirs++
-		d.files.each(func(_ string, s *Staged) { files = append(files, s) })
-	})
-	p := m.p
 	p.mu.Lock()
-	c.parent.dirs.del(c.name)
-	c.parent = nil
-	for _, s := range files {
-		s.state = stateCommitted
-		delete(p.pending, s)
-	}
-	p.placed = append(p.placed, placed{rel: crel, dev: p.dev, ino: st.Ino, dir: c})
+	p.placed = append(p.placed, placed{rel: crel, dev: p.dev, ino: st.Ino, dir: true})
 	p.mu.Unlock()
-	for _, s := range files {
-		m.count(s)
-	}
-	m.res.DirsCreated += dirs
-	p.log.Debug("placed directory", "path", p.abs(crel), "files", len(files), "dirs", dirs)
-	m.done += len(files)
-	if m.progress != nil {
-		m.progress(m.done, m.total)
-	}
+	p.log.Debug("placed directory", "path", p.abs(crel))
 	return true, nil
 }
 
-// placeFile renames s into the v2 directory v2fd without replacing
-// anything, or drops it when an acceptable destination is there.
-func (m *merger) placeFile(s *Staged, v2fd int) error {
-	t, p := m.t, m.p
-	err := renameat2(t.fd, s.Rel, v2fd, s.name, unix.RENAME_NOREPLACE)
+// placeFile renames the staged file name (in sfd) into the v2 directory
+// v2fd without replacing anything, or drops it when an acceptable
+// destination is there.
+func (m *merger) placeFile(sfd, v2fd int, rel, name string) error {
+	p := m.p
+	crel := rel + name
+	dst := p.abs(crel)
+	var st unix.Stat_t
+	if err := unix.Fstatat(sfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &PathError{Op: "placing", Path: dst, Digest: relDigest(crel), Err: err}
+	}
+	p.mu.Lock()
+	how, known := p.fileHow(st.Ino)
+	p.mu.Unlock()
+	if !known {
+		how = LinkFile
+		if name == "data" {
+			how = Streamed
+		}
+	}
+	err := renameat2(sfd, name, v2fd, name, unix.RENAME_NOREPLACE)
 	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
 		// No RENAME_NOREPLACE here: link(2) never replaces either.
-		if err = unix.Linkat(t.fd, s.Rel, v2fd, s.name, 0); err == nil {
-			if rerr := unix.Unlinkat(t.fd, s.Rel, 0); rerr != nil {
-				p.log.Warn("removing staged file after link", "path", s.path(), "err", rerr)
+		if err = unix.Linkat(sfd, name, v2fd, name, 0); err == nil {
+			if rerr := unix.Unlinkat(sfd, name, 0); rerr != nil {
+				p.log.Warn("removing staged file after link", "path", filepath.Join(p.staging, m.t.name, filepath.FromSlash(crel)), "err", rerr)
 			}
 		}
 	}
-	dst := p.abs(s.Rel)
-	ok := err == nil
 	switch {
-	case ok:
+	case err == nil:
 		crashPoint("placed file")
-		p.log.Debug("placed", "path", dst, "how", s.How)
+		p.log.Debug("placed", "path", dst, "how", how)
+		p.mu.Lock()
+		p.placed = append(p.placed, placed{rel: crel, dev: p.dev, ino: st.Ino})
+		p.mu.Unlock()
 	case !errors.Is(err, unix.EEXIST):
-		return &PathError{Op: "placing", Path: dst, Digest: s.Digest, Err: err}
+		return &PathError{Op: "placing", Path: dst, Digest: relDigest(crel), Err: err}
 	default:
-		if err := checkExisting(s, v2fd); err != nil {
-			return &PathError{Op: "placing", Path: dst, Digest: s.Digest, Err: err}
+		if err := checkExisting(how, sfd, v2fd, name, &st); err != nil {
+			return &PathError{Op: "placing", Path: dst, Digest: relDigest(crel), Err: err}
 		}
-		if err := unix.Unlinkat(t.fd, s.Rel, 0); err != nil {
-			p.log.Warn("removing staged file", "path", s.path(), "err", err)
+		if err := unix.Unlinkat(sfd, name, 0); err != nil {
+			p.log.Warn("removing staged file", "path", filepath.Join(p.staging, m.t.name, filepath.FromSlash(crel)), "err", err)
 		}
 		crashPoint("dropped staged file")
 		p.log.Debug("kept existing", "path", dst)
-	}
-	p.mu.Lock()
-	s.state = stateCommitted
-	delete(p.pending, s)
-	s.dir.files.del(s.name)
-	if ok {
-		p.placed = append(p.placed, placed{rel: s.Rel, dev: p.dev, ino: s.ino})
-	}
-	p.mu.Unlock()
-	if ok {
-		m.count(s)
-	} else {
+		p.mu.Lock()
+		p.dropFile(st.Ino)
+		m.t.staged.add(how, st.Size, -1)
+		p.mu.Unlock()
 		m.res.Existing++
 	}
 	m.done++
@@ -455,42 +458,34 @@ func (m *merger) placeFile(s *Staged, v2fd int) error {
 	return nil
 }
 
-// count adds a placed file to the result.
-func (m *merger) count(s *Staged) {
-	switch s.How {
-	case Linked:
-		m.res.Linked++
-	case Copied:
-		m.res.Copied++
-		m.res.Bytes += s.Size
-	case Streamed:
-		m.res.Streamed++
-		m.res.Bytes += s.Size
-	case LinkFile:
-		m.res.Links++
+// relDigest is the digest a storage path names, for messages ("" if none).
+func relDigest(rel string) digest.Digest {
+	spec, err := regpath.Parse(rel)
+	if err != nil {
+		return ""
 	}
+	return spec.Digest
 }
 
-// checkExisting accepts an existing destination (s.name in the v2
-// directory dirfd) holding what s would.
-func checkExisting(s *Staged, dirfd int) error {
-	var st unix.Stat_t
-	if err := unix.Fstatat(dirfd, s.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+// checkExisting accepts an existing destination (name in the v2 directory
+// v2fd) holding what the staged file name in sfd (stat st, made as how)
+// would: a blob of the same size, or a link file with the same content.
+func checkExisting(how Method, sfd, v2fd int, name string, st *unix.Stat_t) error {
+	var there unix.Stat_t
+	if err := unix.Fstatat(v2fd, name, &there, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return err
 	}
-	if s.How != LinkFile {
-		return checkExistingBlob(&st, s.Size)
+	if how != LinkFile {
+		return checkExistingBlob(&there, st.Size)
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return fmt.Errorf("%w: existing link is a %s, not a regular file", ErrConflict, modeType(st.Mode))
+	if there.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fmt.Errorf("%w: existing link is a %s, not a regular file", ErrConflict, modeType(there.Mode))
 	}
-	want := regpath.LinkContent(s.Digest)
-	fd, err := openFile(dirfd, s.name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	want, err := readSmall(sfd, name)
 	if err != nil {
 		return err
 	}
-	defer unix.Close(fd)
-	got, err := io.ReadAll(io.LimitReader(&fdReader{fd: fd}, 256))
+	got, err := readSmall(v2fd, name)
 	if err != nil {
 		return err
 	}
@@ -500,17 +495,27 @@ func checkExisting(s *Staged, dirfd int) error {
 	return nil
 }
 
+// readSmall reads up to 256 bytes of the regular file name in dirfd.
+func readSmall(dirfd int, name string) ([]byte, error) {
+	fd, err := openFile(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	return io.ReadAll(io.LimitReader(&fdReader{fd: fd}, 256))
+}
+
 // Rollback removes what Commit created, for when the database transaction
 // that should point at it fails, newest first. A file is removed only if it
-// is still the inode Commit placed. A directory Commit moved in whole is
-// first checked in place: when it still holds only what Commit moved in
-// (same names, same file inodes), it is renamed back into the staging
-// directory with one rename, so it leaves the v2 tree at once, and removed
-// there; when something else was added to it meanwhile, its files are
-// removed one by one as above and its directories only if empty, so what
-// others added stays. Pre-existing files are never touched; what is left is
-// logged. The removals are made durable with syncfs. Rollback forgets what
-// it handled, so a second call does nothing.
+// is still an inode this Placer staged. A directory Commit moved in whole
+// is first checked in place: when it still holds only files this Placer
+// staged, it is renamed back into the staging directory with one rename,
+// so it leaves the v2 tree at once, and removed there; when something else
+// was added to it meanwhile, this Placer's files are removed one by one and
+// its directories only if empty, so what others added stays. Pre-existing
+// files are never touched; what is left is logged. The removals are made
+// durable with syncfs. Rollback forgets what it handled, so a second call
+// does nothing.
 func (p *Placer) Rollback(ctx context.Context) error {
 	p.opMu.Lock()
 	defer p.opMu.Unlock()
@@ -563,7 +568,7 @@ func (r *rollback) undo(e placed) error {
 		p.log.Warn("rollback: replaced since commit; leaving it", "path", path)
 		return nil
 	}
-	if e.dir == nil {
+	if !e.dir {
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return &PathError{Op: "rolling back", Path: path, Err: err}
 		}
@@ -571,22 +576,22 @@ func (r *rollback) undo(e placed) error {
 		r.files++
 		return nil
 	}
-	if ok, err := onlyOurs(path, e.dir); err != nil {
+	if ok, _, err := p.onlyOurs(path); err != nil {
 		return &PathError{Op: "rolling back", Path: path, Err: err}
 	} else if ok {
-		if done, err := r.moveBack(path, e.dir); done || err != nil {
+		if done, err := r.moveBack(path); done || err != nil {
 			return err
 		}
 	}
 	p.log.Warn("rollback: directory holds files this run did not place; removing only this run's", "path", path)
-	return r.removeEach(path, e.dir)
+	return r.removeEach(path)
 }
 
-// moveBack renames the directory path (which held only what n records) into
-// staging and removes it there. Should something have been added between
-// the check and the rename, it renames it back (done false: remove one by
-// one instead).
-func (r *rollback) moveBack(path string, n *tnode) (done bool, err error) {
+// moveBack renames the directory path (which held only this Placer's
+// files) into staging and removes it there. Should something have been
+// added between the check and the rename, it renames it back (done false:
+// remove one by one instead).
+func (r *rollback) moveBack(path string) (done bool, err error) {
 	p := r.p
 	name, err := randomName("tree-")
 	if err != nil {
@@ -601,7 +606,8 @@ func (r *rollback) moveBack(path string, n *tnode) (done bool, err error) {
 		return false, &PathError{Op: "rolling back", Path: path, Err: err}
 	}
 	crashPoint("moved directory back")
-	if ok, err := onlyOurs(tmp, n); err != nil || !ok {
+	ok, dirs, err := p.onlyOurs(tmp)
+	if err != nil || !ok {
 		if rerr := renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, path, unix.RENAME_NOREPLACE); rerr != nil {
 			// Keep it out of CleanStaging's reach: it holds another's files.
 			kept := filepath.Join(p.staging, "kept-"+name)
@@ -616,79 +622,94 @@ func (r *rollback) moveBack(path string, n *tnode) (done bool, err error) {
 		// It is out of the v2 tree; CleanStaging removes the rest.
 		p.log.Warn("rollback: removing a directory moved back into staging", "path", tmp, "err", err)
 	}
-	dirs := 0
-	n.walk(func(*tnode) { dirs++ })
 	r.files += files
-	r.dirs += dirs
+	r.dirs += dirs + 1
 	return true, nil
 }
 
-// onlyOurs reports whether the directory path holds nothing but what n
-// records: the same names, directories as directories, files with their
-// staged inodes. What n records but is gone does not matter.
-func onlyOurs(path string, n *tnode) (bool, error) {
-	entries, err := os.ReadDir(path)
-	if err != nil {
+// ours reports whether the file name in dirfd is a regular file whose inode
+// this Placer staged.
+func (p *Placer) ours(dirfd int, name string) (bool, error) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return false, err
 	}
-	for _, e := range entries {
-		child := filepath.Join(path, e.Name())
-		if c, ok := n.dirs.get(e.Name()); ok && e.IsDir() {
-			if ok, err := onlyOurs(child, c); !ok || err != nil {
-				return false, err
-			}
-			continue
-		}
-		s, ok := n.files.get(e.Name())
-		if !ok || !e.Type().IsRegular() {
-			return false, nil
-		}
-		var st unix.Stat_t
-		if err := unix.Lstat(child, &st); err != nil {
-			return false, err
-		}
-		if st.Ino != s.ino {
-			return false, nil
-		}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Dev != p.dev {
+		return false, nil
 	}
-	return true, nil
+	p.mu.Lock()
+	_, ok := p.fileHow(st.Ino)
+	p.mu.Unlock()
+	return ok, nil
 }
 
-// removeEach removes, below the directory path, the files n records that
-// are still their staged inodes, then the directories n records that are
-// empty, deepest first.
-func (r *rollback) removeEach(path string, n *tnode) error {
+// errNotOurs stops onlyOurs' walk at the first file this Placer did not
+// stage.
+var errNotOurs = errors.New("not staged by this placer")
+
+// onlyOurs reports whether the directory path holds nothing but
+// directories and files this Placer staged, and counts the directories
+// below it.
+func (p *Placer) onlyOurs(path string) (ok bool, dirs int, err error) {
+	fd, err := openDir(unix.AT_FDCWD, path)
+	if err != nil {
+		return false, 0, err
+	}
+	defer unix.Close(fd)
+	err = walkTree(fd, "", func(dirfd int, _ string, e dirent) error {
+		if ours, err := p.ours(dirfd, e.name); err != nil || !ours {
+			if err == nil {
+				err = errNotOurs
+			}
+			return err
+		}
+		return nil
+	}, func(int, string, dirent) error { dirs++; return nil })
+	if errors.Is(err, errNotOurs) {
+		return false, 0, nil
+	}
+	return err == nil, dirs, err
+}
+
+// removeEach removes, below the directory path, the files this Placer
+// staged, then the directories that are empty, deepest first, and path
+// itself when empty.
+func (r *rollback) removeEach(path string) error {
+	fd, err := openDir(unix.AT_FDCWD, path)
+	if err != nil {
+		return &PathError{Op: "rolling back", Path: path, Err: err}
+	}
 	var errs []error
-	n.files.each(func(name string, s *Staged) {
-		f := filepath.Join(path, name)
-		var st unix.Stat_t
-		if err := unix.Lstat(f, &st); err != nil {
+	err = walkTree(fd, "", func(dirfd int, rel string, e dirent) error {
+		f := filepath.Join(path, filepath.FromSlash(rel))
+		ours, err := r.p.ours(dirfd, e.name)
+		if err != nil {
 			if !errors.Is(err, unix.ENOENT) {
 				errs = append(errs, &PathError{Op: "rolling back", Path: f, Err: err})
 			}
-			return
+			return nil
 		}
-		if st.Ino != s.ino {
-			r.p.log.Warn("rollback: file was replaced since commit; leaving it", "path", f)
-			return
+		if !ours {
+			r.p.log.Warn("rollback: not placed by this run; leaving it", "path", f)
+			return nil
 		}
-		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := unix.Unlinkat(dirfd, e.name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
 			errs = append(errs, &PathError{Op: "rolling back", Path: f, Err: err})
-			return
+			return nil
 		}
 		crashPoint("rolled back file")
 		r.files++
-	})
-	n.dirs.each(func(name string, c *tnode) {
-		var st unix.Stat_t
-		d := filepath.Join(path, name)
-		if err := unix.Lstat(d, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
-			return
+		return nil
+	}, func(parentfd int, rel string, e dirent) error {
+		if err := unix.Unlinkat(parentfd, e.name, unix.AT_REMOVEDIR); err == nil {
+			r.dirs++
 		}
-		if err := r.removeEach(d, c); err != nil {
-			errs = append(errs, err)
-		}
+		return nil
 	})
+	unix.Close(fd)
+	if err != nil {
+		errs = append(errs, &PathError{Op: "rolling back", Path: path, Err: err})
+	}
 	if err := unix.Rmdir(path); err != nil {
 		if errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) {
 			r.p.log.Warn("rollback: directory not empty; leaving it", "path", path)

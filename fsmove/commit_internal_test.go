@@ -26,14 +26,13 @@ func TestPlaceWithoutRenameNoreplace(t *testing.T) {
 	defer p.Close()
 	data := []byte("hello")
 	d := digest.FromBytes(data)
-	stage := func() *Staged {
-		s, err := p.StageReader(t.Context(), d, int64(len(data)), bytes.NewReader(data))
-		if err != nil {
+	stage := func() {
+		if _, err := p.StageReader(t.Context(), d, int64(len(data)), bytes.NewReader(data)); err != nil {
 			t.Fatal(err)
 		}
-		return s
 	}
-	res, err := p.Commit(t.Context(), []*Staged{stage()}, nil)
+	stage()
+	res, err := p.Commit(t.Context(), nil)
 	if err != nil || res.Streamed != 1 {
 		t.Fatalf("Commit: got %+v, %v; want 1 streamed", res, err)
 	}
@@ -42,7 +41,8 @@ func TestPlaceWithoutRenameNoreplace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err = p.Commit(t.Context(), []*Staged{stage()}, nil)
+	stage()
+	res, err = p.Commit(t.Context(), nil)
 	if err != nil || res.Existing != 1 {
 		t.Fatalf("second Commit: got %+v, %v; want 1 existing", res, err)
 	}
@@ -59,7 +59,8 @@ func TestPlaceWithoutRenameNoreplace(t *testing.T) {
 	if err := os.WriteFile(dst, []byte("other size"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Commit(t.Context(), []*Staged{stage()}, nil); !errors.Is(err, ErrSizeMismatch) {
+	stage()
+	if _, err := p.Commit(t.Context(), nil); !errors.Is(err, ErrSizeMismatch) {
 		t.Errorf("Commit over other size: got %v, want %v", err, ErrSizeMismatch)
 	}
 }
@@ -100,11 +101,10 @@ func TestMoveDirWithoutRenameNoreplace(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := digest.FromString("x")
-	s, err := p.StageLink(t.Context(), "repositories/a/_layers/sha256/"+d.Encoded()+"/link", d)
-	if err != nil {
+	if _, err := p.StageLink(t.Context(), "repositories/a/_layers/sha256/"+d.Encoded()+"/link", d); err != nil {
 		t.Fatal(err)
 	}
-	res, err := p.Commit(t.Context(), []*Staged{s}, nil)
+	res, err := p.Commit(t.Context(), nil)
 	if err != nil || res.Links != 1 || res.DirsCreated != 4 {
 		t.Fatalf("Commit: got %+v, %v; want 1 link, 4 directories", res, err)
 	}
@@ -131,11 +131,10 @@ func TestRollbackRaceWithAddition(t *testing.T) {
 	defer p.Close()
 	data := []byte("blob")
 	d := digest.FromBytes(data)
-	s, err := p.StageReader(t.Context(), d, int64(len(data)), bytes.NewReader(data))
-	if err != nil {
+	if _, err := p.StageReader(t.Context(), d, int64(len(data)), bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Commit(t.Context(), []*Staged{s}, nil); err != nil {
+	if _, err := p.Commit(t.Context(), nil); err != nil {
 		t.Fatal(err)
 	}
 	hexDir := "blobs/sha256/" + d.Encoded()[:2] + "/" + d.Encoded()

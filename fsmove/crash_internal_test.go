@@ -89,7 +89,7 @@ func crashScenario(ctx context.Context, scenario, root, src string, from, to int
 	if err := add(p.StageLink(ctx, tag, d)); err != nil {
 		return err
 	}
-	if _, err := p.Commit(ctx, staged, nil); err != nil {
+	if _, err := p.Commit(ctx, nil); err != nil {
 		return err
 	}
 	if scenario == "rollback" {

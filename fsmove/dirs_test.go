@@ -32,11 +32,10 @@ func TestDirectoriesAppearOwned(t *testing.T) {
 	}
 	p := newPlacerAt(t, root, fsmove.Auto)
 	data, d := blob(7, 100)
-	s, err := p.StageReader(t.Context(), d, int64(len(data)), bytes.NewReader(data))
-	if err != nil {
+	if _, err := p.StageReader(t.Context(), d, int64(len(data)), bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Commit(t.Context(), []*fsmove.Staged{s}, nil); err != nil {
+	if _, err := p.Commit(t.Context(), nil); err != nil {
 		t.Fatal(err)
 	}
 	want := testOwner()

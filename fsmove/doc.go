@@ -38,6 +38,12 @@
 //     through;
 //  3. calls syncfs again, so the new names are durable.
 //
+// Commit places everything staged; callers need not keep the *Staged
+// handles (only to Discard one). The Placer keeps no per-file record but
+// each staged inode and how it was made: the staging trees on disk are the
+// record, read back with getdents when Commit merges them, so memory does
+// not grow with the number of files staged beyond a few bytes each.
+//
 // Only after Commit returns does the importer write its rows: after a crash
 // or power loss at any point, no row points at a missing or partial file,
 // and no directory appears in the v2 tree with another owner or mode. The
@@ -45,12 +51,12 @@
 // collection removes unreferenced blobs), and Rollback removes them at once
 // when the database transaction fails: it removes exactly the files and the
 // directories Commit created. A directory Commit moved in whole goes back
-// into staging with one rename when it still holds only what Commit put
-// there (same names, same inodes), and is removed there; otherwise only
-// the files that are still the inodes Commit placed are removed, and the
-// directories that are then empty. Between Commit and Rollback a concurrent
-// push to Harbor could start using a blob Commit created; hold the import
-// lock and keep that window short.
+// into staging with one rename when it still holds only files this Placer
+// staged (by inode), and is removed there; otherwise only the files that
+// are still inodes this Placer staged are removed, and the directories that
+// are then empty. Between Commit and Rollback a concurrent push to Harbor
+// could start using a blob Commit created; hold the import lock and keep
+// that window short.
 //
 // # Hardlinks
 //

@@ -36,20 +36,19 @@ func Example() {
 
 	layer := "pretend this is a gzipped tar\n"
 	d := digest.FromString(layer)
-	blob, err := p.StageReader(ctx, d, int64(len(layer)), strings.NewReader(layer))
-	if err != nil {
+	if _, err := p.StageReader(ctx, d, int64(len(layer)), strings.NewReader(layer)); err != nil {
 		log.Fatal(err)
 	}
 	rel, err := regpath.For(regpath.Spec{Kind: regpath.LayerLink, Repo: "library/app", Digest: d})
 	if err != nil {
 		log.Fatal(err)
 	}
-	link, err := p.StageLink(ctx, rel, d)
-	if err != nil {
+	if _, err := p.StageLink(ctx, rel, d); err != nil {
 		log.Fatal(err)
 	}
 
-	res, err := p.Commit(ctx, []*fsmove.Staged{blob, link}, nil)
+	// Commit places everything staged.
+	res, err := p.Commit(ctx, nil)
 	if err != nil {
 		p.Rollback(ctx)
 		log.Fatal(err)

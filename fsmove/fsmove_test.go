@@ -48,7 +48,7 @@ func testSuite(t *testing.T, st fsmove.Strategy) {
 			if got := tree(t, p.V2Root()); len(got) != 0 {
 				t.Errorf("v2 tree before Commit: got %q, want nothing", got)
 			}
-			res, err := p.Commit(t.Context(), []*fsmove.Staged{s}, nil)
+			res, err := p.Commit(t.Context(), nil)
 			if err != nil {
 				t.Fatalf("Commit: %v", err)
 			}
@@ -124,7 +124,7 @@ func testSuite(t *testing.T, st fsmove.Strategy) {
 		if s.How != fsmove.Streamed {
 			t.Errorf("How: got %v, want %v", s.How, fsmove.Streamed)
 		}
-		res, err := p.Commit(t.Context(), []*fsmove.Staged{s}, nil)
+		res, err := p.Commit(t.Context(), nil)
 		if err != nil {
 			t.Fatalf("Commit: %v", err)
 		}
@@ -187,11 +187,10 @@ func testSuite(t *testing.T, st fsmove.Strategy) {
 	t.Run("empty blob", func(t *testing.T) {
 		p := newPlacer(t, st)
 		d := digest.FromBytes(nil)
-		s, err := p.StageReader(t.Context(), d, 0, bytes.NewReader(nil))
-		if err != nil {
+		if _, err := p.StageReader(t.Context(), d, 0, bytes.NewReader(nil)); err != nil {
 			t.Fatalf("StageReader: %v", err)
 		}
-		if _, err := p.Commit(t.Context(), []*fsmove.Staged{s}, nil); err != nil {
+		if _, err := p.Commit(t.Context(), nil); err != nil {
 			t.Fatalf("Commit: %v", err)
 		}
 		if fi, err := os.Stat(blobPath(t, p, d)); err != nil || fi.Size() != 0 {
@@ -210,7 +209,7 @@ func testSuite(t *testing.T, st fsmove.Strategy) {
 		if s.How != fsmove.LinkFile || s.Size != 71 {
 			t.Errorf("Staged: got How %v Size %d, want %v 71", s.How, s.Size, fsmove.LinkFile)
 		}
-		res, err := p.Commit(t.Context(), []*fsmove.Staged{s}, nil)
+		res, err := p.Commit(t.Context(), nil)
 		if err != nil {
 			t.Fatalf("Commit: %v", err)
 		}
@@ -259,11 +258,10 @@ func testSuite(t *testing.T, st fsmove.Strategy) {
 	t.Run("existing blob kept", func(t *testing.T) {
 		p := newPlacer(t, st)
 		data, d := blob(11, 1<<20)
-		s, err := p.StageReader(t.Context(), d, int64(len(data)), bytes.NewReader(data))
-		if err != nil {
+		if _, err := p.StageReader(t.Context(), d, int64(len(data)), bytes.NewReader(data)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.Commit(t.Context(), []*fsmove.Staged{s}, nil); err != nil {
+		if _, err := p.Commit(t.Context(), nil); err != nil {
 			t.Fatal(err)
 		}
 		dst := blobPath(t, p, d)
@@ -277,12 +275,11 @@ func testSuite(t *testing.T, st fsmove.Strategy) {
 			t.Errorf("BlobExists: got %v, %v; want true, nil", ok, err)
 		}
 		src := writeFile(t, t.TempDir(), data)
-		s2, err := p.StageFile(t.Context(), d, int64(len(data)), src, true)
-		if err != nil {
+		if _, err := p.StageFile(t.Context(), d, int64(len(data)), src, true); err != nil {
 			t.Fatal(err)
 		}
 		var calls []int
-		res, err := p.Commit(t.Context(), []*fsmove.Staged{s2}, func(done, total int) { calls = append(calls, done, total) })
+		res, err := p.Commit(t.Context(), func(done, total int) { calls = append(calls, done, total) })
 		if err != nil {
 			t.Fatalf("Commit: %v", err)
 		}
@@ -317,11 +314,10 @@ func testSuite(t *testing.T, st fsmove.Strategy) {
 		if ok || !errors.Is(err, fsmove.ErrSizeMismatch) || !errors.As(err, &pe) || pe.Path != dst {
 			t.Errorf("BlobExists: got %v, %v; want false, a *PathError for %s wrapping %v", ok, err, dst, fsmove.ErrSizeMismatch)
 		}
-		s, err := p.StageFile(t.Context(), d, int64(len(data)), writeFile(t, t.TempDir(), data), false)
-		if err != nil {
+		if _, err := p.StageFile(t.Context(), d, int64(len(data)), writeFile(t, t.TempDir(), data), false); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.Commit(t.Context(), []*fsmove.Staged{s}, nil); !errors.Is(err, fsmove.ErrSizeMismatch) {
+		if _, err := p.Commit(t.Context(), nil); !errors.Is(err, fsmove.ErrSizeMismatch) {
 			t.Errorf("Commit: got %v, want %v", err, fsmove.ErrSizeMismatch)
 		}
 		if got := readFile(t, dst); !bytes.Equal(got, data[:100]) {
@@ -352,11 +348,10 @@ func testSuite(t *testing.T, st fsmove.Strategy) {
 				if err := os.WriteFile(dst, []byte(tc.content), 0o644); err != nil {
 					t.Fatal(err)
 				}
-				s, err := p.StageLink(t.Context(), rel, d)
-				if err != nil {
+				if _, err := p.StageLink(t.Context(), rel, d); err != nil {
 					t.Fatal(err)
 				}
-				res, err := p.Commit(t.Context(), []*fsmove.Staged{s}, nil)
+				res, err := p.Commit(t.Context(), nil)
 				if !errors.Is(err, tc.want) {
 					t.Fatalf("Commit: got %v, want %v", err, tc.want)
 				}
@@ -385,11 +380,10 @@ func testSuite(t *testing.T, st fsmove.Strategy) {
 			t.Fatal(err)
 		}
 		rel := layerLink(t, "team/app", d)
-		s2, err := p.StageLink(t.Context(), rel, d)
-		if err != nil {
+		if _, err := p.StageLink(t.Context(), rel, d); err != nil {
 			t.Fatal(err)
 		}
-		res, err := p.Commit(t.Context(), []*fsmove.Staged{s1, s2}, nil)
+		res, err := p.Commit(t.Context(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -450,7 +444,7 @@ func testSuite(t *testing.T, st fsmove.Strategy) {
 		add(p.StageLink(t.Context(), preLinkRel, preD))
 		add(p.StageLink(t.Context(), layerLink(t, "lib/app", newD), newD))
 		add(p.StageLink(t.Context(), layerLink(t, "lib/other", newD), newD))
-		res, err := p.Commit(t.Context(), staged, nil)
+		res, err := p.Commit(t.Context(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -474,11 +468,10 @@ func testSuite(t *testing.T, st fsmove.Strategy) {
 	t.Run("rollback leaves what others added", func(t *testing.T) {
 		p := newPlacer(t, st)
 		data, d := blob(18, 300)
-		s, err := p.StageReader(t.Context(), d, int64(len(data)), bytes.NewReader(data))
-		if err != nil {
+		if _, err := p.StageReader(t.Context(), d, int64(len(data)), bytes.NewReader(data)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.Commit(t.Context(), []*fsmove.Staged{s}, nil); err != nil {
+		if _, err := p.Commit(t.Context(), nil); err != nil {
 			t.Fatal(err)
 		}
 		// Something else writes into a directory Commit created.
@@ -504,8 +497,7 @@ func testSuite(t *testing.T, st fsmove.Strategy) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s2, err := p.StageFile(t.Context(), d, int64(len(data)), writeFile(t, t.TempDir(), data), true)
-		if err != nil {
+		if _, err := p.StageFile(t.Context(), d, int64(len(data)), writeFile(t, t.TempDir(), data), true); err != nil {
 			t.Fatal(err)
 		}
 		// One destination staged twice: two files, in two staging trees.
@@ -518,14 +510,14 @@ func testSuite(t *testing.T, st fsmove.Strategy) {
 		if got := stagedFiles(t, p); len(got) != 1 {
 			t.Errorf("staged files after Discard: got %q, want 1", got)
 		}
-		if _, err := p.Commit(t.Context(), []*fsmove.Staged{s1}, nil); !errors.Is(err, fsmove.ErrNotStaged) {
-			t.Errorf("Commit of discarded: got %v, want %v", err, fsmove.ErrNotStaged)
+		if err := p.Discard(s1); err != nil {
+			t.Errorf("second Discard: got %v, want nil", err)
 		}
 		if err := p.Close(); err != nil {
 			t.Fatalf("Close: %v", err)
 		}
 		assertEmpty(t, p)
-		if _, err := p.Commit(t.Context(), []*fsmove.Staged{s2}, nil); !errors.Is(err, fsmove.ErrClosed) {
+		if _, err := p.Commit(t.Context(), nil); !errors.Is(err, fsmove.ErrClosed) {
 			t.Errorf("Commit after Close: got %v, want %v", err, fsmove.ErrClosed)
 		}
 		if _, err := p.StageReader(t.Context(), d, int64(len(data)), bytes.NewReader(data)); !errors.Is(err, fsmove.ErrClosed) {
@@ -553,7 +545,7 @@ func testSuite(t *testing.T, st fsmove.Strategy) {
 		if err := errors.Join(errs...); err != nil {
 			t.Fatal(err)
 		}
-		res, err := p.Commit(t.Context(), staged, nil)
+		res, err := p.Commit(t.Context(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -586,7 +578,7 @@ func TestCrossFilesystem(t *testing.T) {
 			if s.How != fsmove.Copied {
 				t.Errorf("How: got %v, want %v", s.How, fsmove.Copied)
 			}
-			if _, err := p.Commit(t.Context(), []*fsmove.Staged{s}, nil); err != nil {
+			if _, err := p.Commit(t.Context(), nil); err != nil {
 				t.Fatal(err)
 			}
 			if got := readFile(t, blobPath(t, p, d)); !bytes.Equal(got, data) {
@@ -777,11 +769,10 @@ func TestSymlinkedDirectoryRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	data, d := blob(22, 10)
-	s, err := p.StageReader(t.Context(), d, int64(len(data)), bytes.NewReader(data))
-	if err != nil {
+	if _, err := p.StageReader(t.Context(), d, int64(len(data)), bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Commit(t.Context(), []*fsmove.Staged{s}, nil); !errors.Is(err, fsmove.ErrConflict) {
+	if _, err := p.Commit(t.Context(), nil); !errors.Is(err, fsmove.ErrConflict) {
 		t.Errorf("Commit: got %v, want %v", err, fsmove.ErrConflict)
 	}
 	if got := tree(t, elsewhere); len(got) != 0 {

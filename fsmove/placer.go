@@ -130,11 +130,48 @@ type Placer struct {
 
 	opMu sync.Mutex // Commit, Rollback, Close
 
-	mu      sync.Mutex // fields below, and the nodes of the open trees
-	pending map[*Staged]struct{}
-	trees   []*stree // open staging trees, in the order Commit merges them
-	placed  []placed // what Commit created, in order, for Rollback
-	closed  bool
+	mu    sync.Mutex // fields below, and the trees' counts
+	pre   []*Staged  // links found in place by StageLink, for Commit to check again
+	trees []*stree   // open staging trees, in the order Commit merges them
+	// files maps the inode of every file staged (and not discarded) to how
+	// it was made: Commit counts by it, and Rollback removes only files
+	// that are still one of these inodes.
+	files  map[uint64]fileRef
+	placed []placed // what Commit created, in order, for Rollback
+	closed bool
+}
+
+// fileRef is what Placer.files knows of a staged inode: how it was made,
+// and how many staged files are that inode (a source hardlinked twice).
+type fileRef struct {
+	how uint8 // a Method
+	n   uint32
+}
+
+// addFile records one more staged file of inode ino. Caller holds p.mu.
+func (p *Placer) addFile(ino uint64, how Method) {
+	r := p.files[ino]
+	r.how, r.n = uint8(how), r.n+1
+	p.files[ino] = r
+}
+
+// dropFile forgets one staged file of inode ino. Caller holds p.mu.
+func (p *Placer) dropFile(ino uint64) {
+	r, ok := p.files[ino]
+	switch {
+	case !ok:
+	case r.n <= 1:
+		delete(p.files, ino)
+	default:
+		r.n--
+		p.files[ino] = r
+	}
+}
+
+// fileHow returns how the staged inode ino was made. Caller holds p.mu.
+func (p *Placer) fileHow(ino uint64) (Method, bool) {
+	r, ok := p.files[ino]
+	return Method(r.how), ok
 }
 
 type resolved struct {
@@ -239,7 +276,7 @@ func New(ctx context.Context, opts Options) (*Placer, error) {
 		owner:   r.owner,
 		strat:   opts.Strategy,
 		log:     log,
-		pending: make(map[*Staged]struct{}),
+		files:   make(map[uint64]fileRef),
 	}, nil
 }
 
@@ -257,10 +294,10 @@ func (p *Placer) Close() error {
 	defer p.opMu.Unlock()
 	p.mu.Lock()
 	p.closed = true
-	for s := range p.pending {
+	for _, s := range p.pre {
 		s.state = stateDiscarded
 	}
-	clear(p.pending)
+	p.pre = nil
 	trees := p.trees
 	p.trees = nil
 	p.mu.Unlock()

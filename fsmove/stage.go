@@ -17,22 +17,27 @@ import (
 	"github.com/harbor-import/harbor-import/internal/regpath"
 )
 
-// Staged is a file in a staging tree waiting for Commit.
+// Staged is a file in a staging tree waiting for Commit. Callers may keep
+// it (to Discard it) or drop it: Commit places every staged file.
 type Staged struct {
-	Rel    string        // destination relative to the v2 root ('/'-separated, from regpath.For)
 	Digest digest.Digest // blob digest, or a link file's target
 	Size   int64         // bytes in the file
 	How    Method
 
+	// rel is the destination below the v2 root; a blob's is dropped once
+	// staged (Rel derives it from Digest), so that a caller keeping many
+	// handles, as a tarball's scan does, keeps no path per blob.
+	rel   string
 	p     *Placer
 	pre   bool   // a link file the v2 tree held when staged: no staged file (see StageLink)
 	tree  *stree // the staging tree holding it, at Rel below the tree's root
-	dir   *tnode // its directory in tree
-	name  string // base name of Rel
-	ino   uint64 // inode number of the staged file, for Rollback
+	ino   uint64 // inode number of the staged file
 	state stageState
 }
 
+// stageState is a Staged's own state. A file in a tree is pending until
+// discarded, and committed when its tree has been merged (stree.gone); a
+// link found in place (pre) goes through Commit's states itself.
 type stageState int
 
 const (
@@ -42,9 +47,22 @@ const (
 	stateDiscarded
 )
 
+// Rel is the destination relative to the v2 root ('/'-separated, from
+// regpath.For).
+func (s *Staged) Rel() string {
+	if s.rel != "" {
+		return s.rel
+	}
+	rel, _ := regpath.For(regpath.Spec{Kind: regpath.BlobData, Digest: s.Digest})
+	return rel
+}
+
 // path is s's absolute path in staging, for messages.
 func (s *Staged) path() string {
-	return filepath.Join(s.p.staging, s.tree.name, filepath.FromSlash(s.Rel))
+	if s.tree == nil {
+		return filepath.Join(s.p.staging, filepath.FromSlash(s.Rel()))
+	}
+	return filepath.Join(s.p.staging, s.tree.name, filepath.FromSlash(s.Rel()))
 }
 
 // copyChunk bounds one copy_file_range call so a context can stop a long copy.
@@ -84,48 +102,49 @@ func (p *Placer) StageFile(ctx context.Context, d digest.Digest, size int64, src
 	if st.Size != size {
 		return nil, pe("staging", fmt.Errorf("%w: got %d bytes, want %d", ErrSizeMismatch, st.Size, size))
 	}
-	s := &Staged{Rel: rel, Digest: d, Size: size, p: p}
-	if err := p.begin(ctx, s); err != nil {
-		return nil, pe("staging", err)
+	s := &Staged{rel: rel, Digest: d, Size: size, p: p}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 
 	if p.strat != Copy {
-		err := p.linkStaged(s, fd, src, &st)
+		err := p.stageIn(s, func(t *stree) error { return p.linkStaged(s, t, fd, src, &st) })
 		switch {
 		case err == nil:
 			if verify {
 				// fd is the staged inode: reading it verifies what was staged.
 				if err := copyVerified(ctx, nil, &fdReader{fd: fd}, d, size); err != nil {
-					return p.finish(s, true, pe("verifying", err))
+					return p.finish(s, pe("verifying", err))
 				}
 			}
 			// The staged file is src's inode: owning and moding it here
 			// (through the open fd) is what Commit would otherwise do.
 			if err := p.own(fd, &st); err != nil {
-				return p.finish(s, true, pe("chowning", err))
+				return p.finish(s, pe("chowning", err))
 			}
 			s.How, s.ino = Linked, st.Ino
 			p.log.Debug("staged blob", "digest", d, "how", s.How, "src", src)
-			return p.finish(s, true, nil)
+			return p.finish(s, nil)
+		case errors.Is(err, ErrClosed):
+			return nil, err
 		case p.strat == Auto && (errors.Is(err, unix.EXDEV) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EMLINK)):
 			p.log.Debug("hardlink failed, copying", "src", src, "err", err)
 		default:
-			return p.finish(s, false, pe("linking", err))
+			return nil, pe("linking", err)
 		}
 	}
 
 	s.How = Copied
-	created, err := p.writeStaged(s, func(w int) error {
+	if err := p.writeStaged(s, func(w int) error {
 		if verify {
 			return copyVerified(ctx, fdWriter(w), &fdReader{fd: fd}, d, size)
 		}
 		return copyPlain(ctx, w, fd, size)
-	})
-	if err != nil {
-		return p.finish(s, created, pe("copying", err))
+	}); err != nil {
+		return nil, pe("copying", err)
 	}
 	p.log.Debug("staged blob", "digest", d, "how", s.How, "src", src, "bytes", size)
-	return p.finish(s, true, nil)
+	return s, nil
 }
 
 // StageReader stages the blob d from r (e.g. a tar entry), hashing and
@@ -143,18 +162,14 @@ func (p *Placer) StageReader(ctx context.Context, d digest.Digest, size int64, r
 	if err := p.checkOpen(ctx); err != nil {
 		return nil, err
 	}
-	s := &Staged{Rel: rel, Digest: d, Size: size, How: Streamed, p: p}
-	if err := p.begin(ctx, s); err != nil {
-		return nil, &PathError{Op: "staging", Path: p.staging, Digest: d, Err: err}
-	}
-	created, err := p.writeStaged(s, func(w int) error {
+	s := &Staged{rel: rel, Digest: d, Size: size, How: Streamed, p: p}
+	if err := p.writeStaged(s, func(w int) error {
 		return copyVerified(ctx, fdWriter(w), r, d, size)
-	})
-	if err != nil {
-		return p.finish(s, created, &PathError{Op: "streaming", Path: s.path(), Digest: d, Err: err})
+	}); err != nil {
+		return nil, &PathError{Op: "streaming", Path: s.path(), Digest: d, Err: err}
 	}
 	p.log.Debug("staged blob", "digest", d, "how", s.How, "bytes", size)
-	return p.finish(s, true, nil)
+	return s, nil
 }
 
 // StageLink stages a registry link file at rel (a link path from
@@ -180,7 +195,7 @@ func (p *Placer) StageLink(ctx context.Context, rel string, target digest.Digest
 	if err := p.checkOpen(ctx); err != nil {
 		return nil, err
 	}
-	s := &Staged{Rel: rel, Digest: target, Size: int64(len(regpath.LinkContent(target))), How: LinkFile, p: p}
+	s := &Staged{rel: rel, Digest: target, Size: int64(len(regpath.LinkContent(target))), How: LinkFile, p: p}
 	if p.hasLink(s) {
 		s.pre = true
 		p.mu.Lock()
@@ -188,27 +203,29 @@ func (p *Placer) StageLink(ctx context.Context, rel string, target digest.Digest
 		if p.closed {
 			return nil, ErrClosed
 		}
-		p.pending[s] = struct{}{}
+		p.pre = append(p.pre, s)
 		p.log.Debug("link already in place", "rel", rel, "target", target)
 		return s, nil
 	}
-	if err := p.begin(ctx, s); err != nil {
-		return nil, &PathError{Op: "staging", Path: p.staging, Digest: target, Err: err}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	return p.writeLink(s)
+	if err := p.writeLink(s); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
-// writeLink writes the staged link file s, reserved by begin.
-func (p *Placer) writeLink(s *Staged) (*Staged, error) {
-	created, err := p.writeStaged(s, func(w int) error {
+// writeLink stages the link file s.
+func (p *Placer) writeLink(s *Staged) error {
+	if err := p.writeStaged(s, func(w int) error {
 		_, err := fdWriter(w).Write(regpath.LinkContent(s.Digest))
 		return err
-	})
-	if err != nil {
-		return p.finish(s, created, &PathError{Op: "staging link", Path: s.path(), Digest: s.Digest, Err: err})
+	}); err != nil {
+		return &PathError{Op: "staging link", Path: s.path(), Digest: s.Digest, Err: err}
 	}
-	p.log.Debug("staged link", "rel", s.Rel, "target", s.Digest)
-	return p.finish(s, true, nil)
+	p.log.Debug("staged link", "rel", s.Rel(), "target", s.Digest)
+	return nil
 }
 
 // hasLink reports whether the v2 tree holds the link file s as a regular
@@ -232,7 +249,7 @@ func (p *Placer) hasLink(s *Staged) bool {
 	var fd int
 	var err error
 	for {
-		if fd, err = unix.Openat2(p.v2fd, s.Rel, &how); !errors.Is(err, unix.EINTR) {
+		if fd, err = unix.Openat2(p.v2fd, s.Rel(), &how); !errors.Is(err, unix.EINTR) {
 			break
 		}
 	}
@@ -253,30 +270,45 @@ func (p *Placer) hasLink(s *Staged) bool {
 	return errors.Is(err, io.ErrUnexpectedEOF) && bytes.Equal(got[:n], want)
 }
 
-// Discard removes a staged file that will not be committed (and the
-// staging directories that become empty). Discarding a committed or already
-// discarded file does nothing; one that a running Commit is placing is
-// refused with ErrNotStaged.
+// Discard removes a staged file that will not be committed. Discarding a
+// committed or already discarded file does nothing; one that a running
+// Commit is placing is refused with ErrNotStaged.
 func (p *Placer) Discard(s *Staged) error {
 	if s == nil || s.p != p {
 		return ErrNotStaged
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	switch s.state {
-	case stateCommitting:
-		return fmt.Errorf("%w: being committed", ErrNotStaged)
-	case stateCommitted, stateDiscarded:
+	if s.pre {
+		switch s.state {
+		case stateCommitting:
+			return fmt.Errorf("%w: being committed", ErrNotStaged)
+		case statePending:
+			s.state = stateDiscarded
+		}
 		return nil
+	}
+	t := s.tree
+	switch {
+	case s.state == stateDiscarded, t.gone:
+		return nil
+	case t.sealed:
+		return fmt.Errorf("%w: being committed", ErrNotStaged)
 	}
 	s.state = stateDiscarded
-	delete(p.pending, s)
-	if s.pre {
-		return nil
+	p.use(t)
+	p.mu.Unlock()
+	removed, err := p.removeStaged(t, s.Rel(), true)
+	p.mu.Lock()
+	if removed {
+		p.dropFile(s.ino)
+		t.staged.add(s.How, s.Size, -1)
 	}
-	path := s.path()
-	if err := p.unstage(s, true); err != nil {
-		return &PathError{Op: "discarding", Path: path, Digest: s.Digest, Err: err}
+	p.mu.Unlock()
+	p.release(t)
+	p.mu.Lock() // for the deferred unlock
+	if err != nil {
+		return &PathError{Op: "discarding", Path: s.path(), Digest: s.Digest, Err: err}
 	}
 	return nil
 }
@@ -293,61 +325,61 @@ func (p *Placer) checkOpen(ctx context.Context) error {
 	return nil
 }
 
-// begin reserves s.Rel in a staging tree for s (see reserve).
-func (p *Placer) begin(ctx context.Context, s *Staged) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return ErrClosed
-	}
-	return p.reserve(s)
-}
-
-// finish ends a stage that begin started: with err nil it registers s as
-// pending; otherwise, or when the Placer was closed meanwhile, it removes
-// s's file (when created) and reservation.
-func (p *Placer) finish(s *Staged, created bool, err error) (*Staged, error) {
+// finish ends a stage that stageIn started (s.tree holds s's file): with
+// err nil it records s's file in its tree; otherwise, or when the Placer
+// was closed meanwhile, it removes the file.
+func (p *Placer) finish(s *Staged, err error) (*Staged, error) {
 	t := s.tree
-	defer t.users.Done()
+	defer p.release(t)
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if err == nil && p.closed {
 		err = ErrClosed
 	}
-	if err != nil {
-		if uerr := p.unstage(s, created); uerr != nil {
-			p.log.Warn("removing staged file", "path", s.path(), "err", uerr)
+	if err == nil {
+		crashPoint("staged")
+		p.addFile(s.ino, s.How)
+		t.staged.add(s.How, s.Size, 1)
+		if s.How != LinkFile {
+			s.rel = "" // Rel derives it
 		}
-		return nil, err
+		p.mu.Unlock()
+		return s, nil
 	}
-	crashPoint("staged")
-	p.pending[s] = struct{}{}
-	return s, nil
+	p.mu.Unlock()
+	if _, uerr := p.removeStaged(t, s.Rel(), true); uerr != nil {
+		p.log.Warn("removing staged file", "path", s.path(), "err", uerr)
+	}
+	return nil, err
 }
 
 // writebackMin is the size from which a written staged file's writeback is
 // started at once (writeStaged): small files are left to syncfs.
 const writebackMin = 64 << 10
 
-// writeStaged creates s's file in its tree exclusively (O_EXCL, 0644, no
-// symlink followed), runs fill on it, gives it Owner and mode 0644 through
-// the fd where it lacks them, records its inode, and closes it. created
-// says whether the file was made (and so must be removed on error).
-func (p *Placer) writeStaged(s *Staged, fill func(fd int) error) (created bool, err error) {
-	fd, err := openFile(s.tree.fd, s.Rel, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW, uint32(fileMode))
+// writeStaged creates s's file exclusively (O_EXCL, 0644, no symlink
+// followed) in the first staging tree where its name is free, runs fill on
+// it, gives it Owner and mode 0644 through the fd where it lacks them,
+// records its inode, closes it and finishes the stage. On error nothing of
+// it is left staged.
+func (p *Placer) writeStaged(s *Staged, fill func(fd int) error) error {
+	fd := -1
+	err := p.stageIn(s, func(t *stree) error {
+		var err error
+		fd, err = openFile(t.fd, s.Rel(), unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW, uint32(fileMode))
+		if errors.Is(err, unix.EEXIST) {
+			return errTaken
+		}
+		return err
+	})
 	if err != nil {
-		return false, err
+		return err
 	}
 	crashPoint("staged file created")
-	if err := fill(fd); err != nil {
-		unix.Close(fd)
-		return true, err
-	}
+	err = fill(fd)
 	var st unix.Stat_t
-	err = unix.Fstat(fd, &st)
+	if err == nil {
+		err = unix.Fstat(fd, &st)
+	}
 	if err == nil {
 		err = p.own(fd, &st)
 	}
@@ -360,11 +392,9 @@ func (p *Placer) writeStaged(s *Staged, fill func(fd int) error) (created bool, 
 	if cerr := unix.Close(fd); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return true, err
-	}
 	s.ino = st.Ino
-	return true, nil
+	_, err = p.finish(s, err)
+	return err
 }
 
 // own gives the open file fd (whose stat is st) Owner and mode 0644,
@@ -386,28 +416,34 @@ func (p *Placer) own(fd int, st *unix.Stat_t) error {
 }
 
 // linkStaged hardlinks the open source file fd (opened from src, stat st)
-// to s's place in its tree. It links the open inode itself (linkat
-// AT_EMPTY_PATH, which needs CAP_DAC_READ_SEARCH); without that capability
-// it links src by name and checks that the link is the inode that was
-// opened and checked (src was not swapped in between).
-func (p *Placer) linkStaged(s *Staged, fd int, src string, st *unix.Stat_t) error {
-	t := s.tree
+// to s's place in the tree t (errTaken when the name exists there). It
+// links the open inode itself (linkat AT_EMPTY_PATH, which needs
+// CAP_DAC_READ_SEARCH); without that capability it links src by name and
+// checks that the link is the inode that was opened and checked (src was
+// not swapped in between).
+func (p *Placer) linkStaged(s *Staged, t *stree, fd int, src string, st *unix.Stat_t) error {
 	if !p.noEmptyPath.Load() {
-		err := unix.Linkat(fd, "", t.fd, s.Rel, unix.AT_EMPTY_PATH)
+		err := unix.Linkat(fd, "", t.fd, s.Rel(), unix.AT_EMPTY_PATH)
+		if errors.Is(err, unix.EEXIST) {
+			return errTaken
+		}
 		if !errors.Is(err, unix.ENOENT) {
 			return err
 		}
 	}
-	if err := unix.Linkat(unix.AT_FDCWD, src, t.fd, s.Rel, 0); err != nil {
+	if err := unix.Linkat(unix.AT_FDCWD, src, t.fd, s.Rel(), 0); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return errTaken
+		}
 		return err
 	}
 	var got unix.Stat_t
-	err := unix.Fstatat(t.fd, s.Rel, &got, unix.AT_SYMLINK_NOFOLLOW)
+	err := unix.Fstatat(t.fd, s.Rel(), &got, unix.AT_SYMLINK_NOFOLLOW)
 	if err == nil && (got.Ino != st.Ino || got.Dev != st.Dev) {
 		err = fmt.Errorf("%w: %s changed while staging", ErrConflict, src)
 	}
 	if err != nil {
-		_ = unix.Unlinkat(t.fd, s.Rel, 0)
+		_ = unix.Unlinkat(t.fd, s.Rel(), 0)
 		return err
 	}
 	// The open inode could not be linked, its name could: no capability.

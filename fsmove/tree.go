@@ -2,17 +2,19 @@ package fsmove
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -24,17 +26,20 @@ var treeRE = regexp.MustCompile(`^tree-[0-9a-f]{16}$`)
 // stree is one private staging tree, <staging>/tree-<random>, whose content
 // mirrors the v2 layout: a file staged for "blobs/sha256/ab/<hex>/data" is
 // <tree>/blobs/sha256/ab/<hex>/data. Its directories are made with mkdir and
-// owned and moded while still in staging, where nobody else looks. The
-// in-memory nodes are authoritative: a directory exists on disk exactly when
-// it has a node, and every node below the root holds at least one file
-// (empty directories are removed as soon as they become empty).
+// owned and moded while still in staging, where nobody else looks.
 //
-// The nodes of an open tree (Placer.trees) change only under Placer.mu.
-// Commit seals trees by taking them out of Placer.trees; it then owns them.
+// The tree on disk is the record of what is staged: the Placer keeps no
+// node per directory or file (a 50,000-tag import stages ~400,000 files in
+// as many directories), only counts, and the inode and Method of each
+// staged file (Placer.files). Commit reads the tree back with getdents.
+// A file that goes (Discard, a failed stage) takes the directories it
+// leaves empty with it, under dirMu; a stager holds dirMu shared from making
+// its directories until its file exists in them.
+//
+// The fields below dirs change only under Placer.mu.
 type stree struct {
 	name string // "tree-<random>"
 	fd   int    // the tree's root directory, open while the tree exists
-	root *tnode
 
 	// What mkdir alone does not give a directory, learnt from a probe
 	// directory made when the tree was created: the owner (unless the
@@ -42,153 +47,39 @@ type stree struct {
 	// setgid staging directory).
 	dirChown, dirChmod bool
 
-	users sync.WaitGroup // stagers with a reservation in this tree
-	gone  bool           // removed from disk; under Placer.mu
+	dirMu sync.RWMutex
+	users sync.WaitGroup // stagers and discards working in this tree
+	dirs  atomic.Int64   // directories below the root (made and not removed)
+
+	active int   // users now
+	staged tally // the files in the tree now, by Method
+	sealed bool  // taken by a running Commit
+	gone   bool  // removed from disk
 }
 
-// tnode is a directory of a staging tree. A 50,000-tag import stages
-// ~400,000 directories, most holding one entry: a node keeps no path (rel
-// computes it) and small entry lists instead of maps.
-type tnode struct {
-	name   string
-	parent *tnode
-	dirs   entries[*tnode]
-	files  entries[*Staged]
+// tally counts staged files by Method, and the bytes of the copied and
+// streamed ones.
+type tally struct {
+	linked, copied, streamed, links int
+	bytes                           int64
 }
 
-func newNode(parent *tnode, name string) *tnode {
-	return &tnode{name: name, parent: parent}
-}
-
-// rel is the node's '/'-separated path below the tree root, the same below
-// the v2 root ("" for the root).
-func (n *tnode) rel() string {
-	if n.parent == nil {
-		return ""
-	}
-	size, depth := 0, 0
-	for x := n; x.parent != nil; x = x.parent {
-		size += len(x.name) + 1
-		depth++
-	}
-	b := make([]byte, size-1)
-	end := len(b)
-	for x := n; x.parent != nil; x = x.parent {
-		start := end - len(x.name)
-		copy(b[start:end], x.name)
-		if start > 0 {
-			b[start-1] = '/'
-		}
-		end = start - 1
-	}
-	return string(b)
-}
-
-func (n *tnode) empty() bool { return n.dirs.len() == 0 && n.files.len() == 0 }
-
-// walk calls fn for n and every directory below it, parents first.
-func (n *tnode) walk(fn func(*tnode)) {
-	fn(n)
-	n.dirs.each(func(_ string, c *tnode) { c.walk(fn) })
-}
-
-// smallEntries is how many entries a directory node keeps in a slice
-// before it switches to a map.
-const smallEntries = 16
-
-// entries maps names to values: a short slice while small (most staging
-// directories hold one entry), a map beyond smallEntries.
-type entries[T any] struct {
-	small []entry[T]
-	big   map[string]T
-}
-
-type entry[T any] struct {
-	name string
-	v    T
-}
-
-func (e *entries[T]) len() int {
-	if e.big != nil {
-		return len(e.big)
-	}
-	return len(e.small)
-}
-
-func (e *entries[T]) get(name string) (T, bool) {
-	if e.big != nil {
-		v, ok := e.big[name]
-		return v, ok
-	}
-	for _, x := range e.small {
-		if x.name == name {
-			return x.v, true
-		}
-	}
-	var zero T
-	return zero, false
-}
-
-func (e *entries[T]) set(name string, v T) {
-	if e.big != nil {
-		e.big[name] = v
-		return
-	}
-	for i := range e.small {
-		if e.small[i].name == name {
-			e.small[i].v = v
-			return
-		}
-	}
-	if len(e.small) < smallEntries {
-		e.small = append(e.small, entry[T]{name, v})
-		return
-	}
-	e.big = make(map[string]T, 2*smallEntries)
-	for _, x := range e.small {
-		e.big[x.name] = x.v
-	}
-	e.big[name] = v
-	e.small = nil
-}
-
-func (e *entries[T]) del(name string) {
-	if e.big != nil {
-		delete(e.big, name)
-		return
-	}
-	for i := range e.small {
-		if e.small[i].name == name {
-			e.small = append(e.small[:i], e.small[i+1:]...)
-			if len(e.small) == 0 {
-				e.small = nil
-			}
-			return
-		}
+func (c *tally) add(how Method, size int64, sign int) {
+	switch how {
+	case Linked:
+		c.linked += sign
+	case Copied:
+		c.copied += sign
+		c.bytes += int64(sign) * size
+	case Streamed:
+		c.streamed += sign
+		c.bytes += int64(sign) * size
+	case LinkFile:
+		c.links += sign
 	}
 }
 
-// each calls fn for every entry, in no particular order; fn may delete
-// the entry it is given.
-func (e *entries[T]) each(fn func(name string, v T)) {
-	if e.big != nil {
-		for k, v := range e.big {
-			fn(k, v)
-		}
-		return
-	}
-	for _, x := range slices.Clone(e.small) {
-		fn(x.name, x.v)
-	}
-}
-
-// sortedNames returns the names, sorted.
-func (e *entries[T]) sortedNames() []string {
-	out := make([]string, 0, e.len())
-	e.each(func(name string, _ T) { out = append(out, name) })
-	sort.Strings(out)
-	return out
-}
+func (c *tally) files() int { return c.linked + c.copied + c.streamed + c.links }
 
 // randomName returns prefix followed by 16 random hex digits.
 func randomName(prefix string) (string, error) {
@@ -215,7 +106,7 @@ func (p *Placer) newTree() (*stree, error) {
 		_ = unix.Rmdir(dir)
 		return nil, &PathError{Op: "creating staging tree", Path: dir, Err: err}
 	}
-	t := &stree{name: name, fd: fd, root: newNode(nil, "")}
+	t := &stree{name: name, fd: fd}
 	if err := t.probe(p.owner); err != nil {
 		unix.Close(fd)
 		_ = os.RemoveAll(dir)
@@ -246,70 +137,156 @@ func (t *stree) probe(o Owner) error {
 	return nil
 }
 
-// fits reports whether a file rel (split into dirs and name) can be staged
-// in t: no staged file is in the way of its directories, and nothing
-// holds its name yet.
-func (t *stree) fits(dirs []string, name string) bool {
-	n := t.root
-	for _, c := range dirs {
-		if _, ok := n.files.get(c); ok {
-			return false
-		}
-		next, ok := n.dirs.get(c)
-		if !ok {
-			return true
-		}
-		n = next
-	}
-	_, isFile := n.files.get(name)
-	_, isDir := n.dirs.get(name)
-	return !isFile && !isDir
-}
+// errTaken: the staging tree already holds the name (or a file where a
+// directory must be); the stage moves on to the next tree.
+var errTaken = errors.New("taken in this staging tree")
 
-// reserve takes s.Rel for s in the first open tree where it is free (a new
-// tree when none is), creating its missing parent directories there with
-// mode 0755 and Owner. Two stages of one destination thus never collide:
-// the second lands in another tree, and Commit, merging that tree after the
-// first, finds the destination taken. On success s is counted as a user of
-// its tree until finish. Caller holds p.mu.
-func (p *Placer) reserve(s *Staged) error {
-	comps := strings.Split(s.Rel, "/")
-	dirs, name := comps[:len(comps)-1], comps[len(comps)-1]
-	for i := 0; ; i++ {
-		if i == len(p.trees) {
-			if _, err := p.newTree(); err != nil {
-				return err
-			}
-		}
-		t := p.trees[i]
-		if !t.fits(dirs, name) {
-			continue
-		}
-		n, err := p.mkdirs(t, dirs)
+// stageIn stages s in the first open tree where s.Rel() is free (a new tree
+// when none is): it makes the missing parent directories there (mode 0755,
+// Owner) and calls create, which makes the file exclusively and returns
+// errTaken when the name exists. Two stages of one destination thus never
+// collide: the second lands in another tree, and Commit, merging that tree
+// after the first, finds the destination taken. On success s belongs to its
+// tree, with a user counted there until the caller's finish; on error
+// nothing is left of it.
+func (p *Placer) stageIn(s *Staged, create func(t *stree) error) error {
+	dirs, _ := splitRel(s.Rel())
+	var tried []*stree
+	for {
+		t, err := p.pickTree(tried)
 		if err != nil {
 			return err
 		}
-		n.files.set(name, s)
-		s.tree, s.dir, s.name = t, n, name
-		t.users.Add(1)
-		return nil
+		tried = append(tried, t)
+		t.dirMu.RLock()
+		err = p.mkdirs(t, dirs)
+		if err == nil {
+			err = create(t)
+		}
+		t.dirMu.RUnlock()
+		if err == nil {
+			s.tree = t
+			return nil
+		}
+		if _, rerr := p.removeStaged(t, s.Rel(), false); rerr != nil {
+			p.log.Warn("removing empty staging directories", "tree", t.name, "rel", s.Rel(), "err", rerr)
+		}
+		p.release(t)
+		if !errors.Is(err, errTaken) {
+			return err
+		}
 	}
 }
 
-// mkdirs returns the node of dirs in t, creating the missing directories
-// (mkdir 0755, then chown and chmod where the probe said so; *at calls
-// relative to the tree). On failure what it created is removed again.
-// Caller holds p.mu.
-func (p *Placer) mkdirs(t *stree, dirs []string) (*tnode, error) {
-	n := t.root
-	for _, c := range dirs {
-		if next, ok := n.dirs.get(c); ok {
-			n = next
+// pickTree returns the first open tree not in tried, creating one when
+// there is none, with a user counted until release.
+func (p *Placer) pickTree(tried []*stree) (*stree, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	for _, t := range p.trees {
+		if !containsTree(tried, t) {
+			p.use(t)
+			return t, nil
+		}
+	}
+	t, err := p.newTree()
+	if err != nil {
+		return nil, err
+	}
+	p.use(t)
+	return t, nil
+}
+
+// use counts a user of t. Caller holds p.mu.
+func (p *Placer) use(t *stree) {
+	t.active++
+	t.users.Add(1)
+}
+
+// release ends a use of t; an open tree left with nothing staged in it
+// goes.
+func (p *Placer) release(t *stree) {
+	p.mu.Lock()
+	t.active--
+	if t.active == 0 && !t.sealed && !t.gone && t.staged.files() == 0 {
+		p.dropEmptyTree(t)
+	}
+	p.mu.Unlock()
+	t.users.Done()
+}
+
+func containsTree(ts []*stree, t *stree) bool {
+	for _, x := range ts {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
+
+// removeStaged removes the file rel from t (with file false only the
+// directories) and then its directories while they are empty. removed
+// reports whether the file was there.
+func (p *Placer) removeStaged(t *stree, rel string, file bool) (removed bool, err error) {
+	t.dirMu.Lock()
+	defer t.dirMu.Unlock()
+	if file {
+		err = unix.Unlinkat(t.fd, rel, 0)
+		switch {
+		case errors.Is(err, unix.ENOENT):
+		case err != nil:
+			return false, err
+		default:
+			removed = true
+		}
+	}
+	for dir := path.Dir(rel); dir != "." && dir != "/"; dir = path.Dir(dir) {
+		err := unix.Unlinkat(t.fd, dir, unix.AT_REMOVEDIR)
+		if errors.Is(err, unix.ENOENT) {
 			continue
 		}
-		next := newNode(n, c)
-		rel := next.rel()
+		if errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) || errors.Is(err, unix.ENOTDIR) {
+			break
+		}
+		if err != nil {
+			return removed, err
+		}
+		t.dirs.Add(-1)
+	}
+	return removed, nil
+}
+
+// splitRel splits a '/'-separated rel into its directories and base name.
+func splitRel(rel string) (dirs []string, name string) {
+	comps := strings.Split(rel, "/")
+	return comps[:len(comps)-1], comps[len(comps)-1]
+}
+
+// mkdirs makes the directories dirs (each a component below the last) in
+// t where they are missing: mkdir 0755, then chown and chmod where the
+// probe said so, *at calls relative to the tree. A non-directory in the
+// way is errTaken. Directories are never removed while the tree is open, so
+// one that exists stays.
+func (p *Placer) mkdirs(t *stree, dirs []string) error {
+	rel := ""
+	for i, c := range dirs {
+		if i > 0 {
+			rel += "/"
+		}
+		rel += c
 		err := unix.Mkdirat(t.fd, rel, uint32(dirMode))
+		if errors.Is(err, unix.EEXIST) {
+			continue
+		}
+		if errors.Is(err, unix.ENOTDIR) {
+			return errTaken
+		}
+		if err == nil {
+			t.dirs.Add(1)
+		}
 		if err == nil && t.dirChown {
 			crashPoint("staging directory made")
 			err = unix.Fchownat(t.fd, rel, p.owner.UID, p.owner.GID, unix.AT_SYMLINK_NOFOLLOW)
@@ -319,47 +296,29 @@ func (p *Placer) mkdirs(t *stree, dirs []string) (*tnode, error) {
 			err = unix.Fchmodat(t.fd, rel, uint32(dirMode), 0)
 		}
 		if err != nil {
-			path := filepath.Join(p.staging, t.name, filepath.FromSlash(rel))
-			if !errors.Is(err, unix.EEXIST) {
-				_ = unix.Unlinkat(t.fd, rel, unix.AT_REMOVEDIR)
-			}
-			p.prune(t, n)
-			return nil, &PathError{Op: "creating staging directory", Path: path, Err: err}
+			return &PathError{Op: "creating staging directory", Path: filepath.Join(p.staging, t.name, filepath.FromSlash(rel)), Err: err}
 		}
-		n.dirs.set(c, next)
-		n = next
 	}
-	return n, nil
+	return nil
 }
 
-// unstage removes s from its tree (its file too when created), and the
-// directories that become empty. Caller holds p.mu.
-func (p *Placer) unstage(s *Staged, created bool) error {
-	var err error
-	if created {
-		if err = unix.Unlinkat(s.tree.fd, s.Rel, 0); errors.Is(err, unix.ENOENT) {
-			err = nil
-		}
+// dropEmptyTree removes t from disk and from p.trees if its root
+// directory is empty. Caller holds p.mu, and t has no users.
+func (p *Placer) dropEmptyTree(t *stree) {
+	if err := unix.Rmdir(filepath.Join(p.staging, t.name)); err != nil {
+		return
 	}
-	s.dir.files.del(s.name)
-	p.prune(s.tree, s.dir)
-	return err
+	t.gone = true
+	unix.Close(t.fd)
+	p.removeFromTrees(t)
 }
 
-// prune removes n and its parents while they are empty; an empty tree goes
-// altogether. Caller holds p.mu.
-func (p *Placer) prune(t *stree, n *tnode) {
-	for n.parent != nil && n.empty() {
-		rel := n.rel()
-		if err := unix.Unlinkat(t.fd, rel, unix.AT_REMOVEDIR); err != nil && !errors.Is(err, unix.ENOENT) {
-			p.log.Warn("removing empty staging directory", "tree", t.name, "rel", rel, "err", err)
-			return
+func (p *Placer) removeFromTrees(t *stree) {
+	for i, o := range p.trees {
+		if o == t {
+			p.trees = append(p.trees[:i], p.trees[i+1:]...)
+			break
 		}
-		n.parent.dirs.del(n.name)
-		n = n.parent
-	}
-	if n.parent == nil && n.empty() {
-		p.dropTree(t)
 	}
 }
 
@@ -375,12 +334,124 @@ func (p *Placer) dropTree(t *stree) {
 	if err := unix.Rmdir(dir); err != nil && !errors.Is(err, unix.ENOENT) {
 		p.log.Warn("removing staging tree", "path", dir, "err", err)
 	}
-	for i, o := range p.trees {
-		if o == t {
-			p.trees = append(p.trees[:i], p.trees[i+1:]...)
+	p.removeFromTrees(t)
+}
+
+// dirent is one entry of a directory as getdents(2) reports it.
+type dirent struct {
+	name string
+	ino  uint64
+	typ  uint8 // unix.DT_*
+}
+
+func (e dirent) isDir() bool { return e.typ == unix.DT_DIR }
+
+// readDirents returns the entries of the open directory fd (without "."
+// and ".."), directories first, each group sorted by name. Where the
+// filesystem does not report types (DT_UNKNOWN) it asks fstatat.
+func readDirents(fd int) ([]dirent, error) {
+	if _, err := unix.Seek(fd, 0, 0); err != nil {
+		return nil, err
+	}
+	bp := direntPool.Get().(*[]byte)
+	defer direntPool.Put(bp)
+	buf := *bp
+	var out []dirent
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n <= 0 {
 			break
 		}
+		for b := buf[:n]; len(b) > 0; {
+			// struct linux_dirent64: ino u64, off s64, reclen u16, type u8, name.
+			if len(b) < 19 {
+				return nil, errors.New("short directory entry")
+			}
+			reclen := int(binary.NativeEndian.Uint16(b[16:18]))
+			if reclen < 19 || reclen > len(b) {
+				return nil, errors.New("bad directory entry length")
+			}
+			e := dirent{ino: binary.NativeEndian.Uint64(b[0:8]), typ: b[18]}
+			name := b[19:reclen]
+			if i := indexZero(name); i >= 0 {
+				name = name[:i]
+			}
+			b = b[reclen:]
+			if string(name) == "." || string(name) == ".." {
+				continue
+			}
+			e.name = string(name)
+			if e.typ == unix.DT_UNKNOWN {
+				var st unix.Stat_t
+				if err := unix.Fstatat(fd, e.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+					return nil, err
+				}
+				if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+					e.typ = unix.DT_DIR
+				} else if st.Mode&unix.S_IFMT == unix.S_IFREG {
+					e.typ = unix.DT_REG
+				}
+			}
+			out = append(out, e)
+		}
 	}
+	sort.Slice(out, func(i, j int) bool {
+		if di, dj := out[i].isDir(), out[j].isDir(); di != dj {
+			return di
+		}
+		return out[i].name < out[j].name
+	})
+	return out, nil
+}
+
+var direntPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func indexZero(b []byte) int {
+	for i, c := range b {
+		if c == 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+// walkTree calls file for every non-directory below the open directory fd
+// (rel is its path, "" or ending in '/'), and dir for every directory after
+// its content, deepest first. It stops at the first error.
+func walkTree(fd int, rel string, file func(dirfd int, rel string, e dirent) error, dir func(parentfd int, rel string, e dirent) error) error {
+	ents, err := readDirents(fd)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if !e.isDir() {
+			if err := file(fd, rel+e.name, e); err != nil {
+				return err
+			}
+			continue
+		}
+		cfd, err := openDir(fd, e.name)
+		if err != nil {
+			return err
+		}
+		err = walkTree(cfd, rel+e.name+"/", file, dir)
+		unix.Close(cfd)
+		if err != nil {
+			return err
+		}
+		if dir != nil {
+			if err := dir(fd, rel+e.name, e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // removeTree removes a tree from disk whatever it holds and returns the

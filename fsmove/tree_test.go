@@ -3,6 +3,7 @@ package fsmove_test
 import (
 	"bytes"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -46,7 +47,7 @@ func TestStagingTreeMirrorsLayout(t *testing.T) {
 	l := must(p.StageLink(t.Context(), layerLink(t, "team/app", d), d))
 	want := testOwner()
 	for _, s := range []*fsmove.Staged{s, l} {
-		path := stagedDir(t, p, s.Rel)
+		path := stagedDir(t, p, s.Rel())
 		if got := readFile(t, path); int64(len(got)) != s.Size {
 			t.Errorf("%s: got %d bytes, want %d", path, len(got), s.Size)
 		}
@@ -99,7 +100,7 @@ func TestCommitMovesNewDirectoriesWhole(t *testing.T) {
 	wantDirs := 2 + len(prefixes) + 20 + 5 + 20
 
 	var calls [][2]int
-	res, err := p.Commit(t.Context(), staged, func(done, total int) { calls = append(calls, [2]int{done, total}) })
+	res, err := p.Commit(t.Context(), func(done, total int) { calls = append(calls, [2]int{done, total}) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,12 +112,12 @@ func TestCommitMovesNewDirectoriesWhole(t *testing.T) {
 			t.Errorf("%s: got inode %d, want the staged directory's %d (moved whole)", top, got, want)
 		}
 	}
-	if want := [][2]int{{20, 40}, {40, 40}}; !slices.Equal(calls, want) {
-		t.Errorf("progress: got %v, want %v (one call per directory moved whole)", calls, want)
+	if want := [][2]int{{40, 40}}; !slices.Equal(calls, want) {
+		t.Errorf("progress: got %v, want %v (directories moved whole: one call at the end)", calls, want)
 	}
 	for _, s := range staged {
-		if fi, err := os.Stat(filepath.Join(p.V2Root(), s.Rel)); err != nil || fi.Size() != s.Size {
-			t.Errorf("%s: got %v, %v; want %d bytes", s.Rel, fi, err, s.Size)
+		if fi, err := os.Stat(filepath.Join(p.V2Root(), s.Rel())); err != nil || fi.Size() != s.Size {
+			t.Errorf("%s: got %v, %v; want %d bytes", s.Rel(), fi, err, s.Size)
 		}
 	}
 	if got := tree(t, p.StagingDir()); len(got) != 0 {
@@ -135,10 +136,9 @@ func TestCommitMergesIntoExistingTree(t *testing.T) {
 			first := newPlacerAt(t, root, st)
 			oldData, oldD := blob(40, 500)
 			oldLink := layerLink(t, "team/app", oldD)
-			if _, err := first.Commit(t.Context(), []*fsmove.Staged{
-				must(first.StageReader(t.Context(), oldD, int64(len(oldData)), bytes.NewReader(oldData))),
-				must(first.StageLink(t.Context(), oldLink, oldD)),
-			}, nil); err != nil {
+			must(first.StageReader(t.Context(), oldD, int64(len(oldData)), bytes.NewReader(oldData)))
+			must(first.StageLink(t.Context(), oldLink, oldD))
+			if _, err := first.Commit(t.Context(), nil); err != nil {
 				t.Fatal(err)
 			}
 			v2 := first.V2Root()
@@ -177,14 +177,14 @@ func TestCommitMergesIntoExistingTree(t *testing.T) {
 			}
 			newDirs := map[string]uint64{}
 			for _, rel := range []string{
-				filepath.Dir(staged[0].Rel),               // <hex>/ below the existing <xx>/
-				filepath.Dir(filepath.Dir(staged[1].Rel)), // a new <xx>/
+				filepath.Dir(staged[0].Rel()),               // <hex>/ below the existing <xx>/
+				filepath.Dir(filepath.Dir(staged[1].Rel())), // a new <xx>/
 				"repositories/team/app/_layers/sha256/" + sameD.Encoded(),
 				"repositories/team/web",
 			} {
 				newDirs[rel] = stat(t, stagedDir(t, p, rel)).Ino
 			}
-			res, err := p.Commit(t.Context(), staged, nil)
+			res, err := p.Commit(t.Context(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -215,8 +215,8 @@ func TestCommitMergesIntoExistingTree(t *testing.T) {
 				}
 			}
 			for _, s := range staged {
-				if fi, err := os.Stat(filepath.Join(v2, s.Rel)); err != nil || fi.Size() != s.Size {
-					t.Errorf("%s: got %v, %v; want %d bytes", s.Rel, fi, err, s.Size)
+				if fi, err := os.Stat(filepath.Join(v2, s.Rel())); err != nil || fi.Size() != s.Size {
+					t.Errorf("%s: got %v, %v; want %d bytes", s.Rel(), fi, err, s.Size)
 				}
 			}
 			if got := tree(t, p.StagingDir()); len(got) != 0 {
@@ -228,29 +228,29 @@ func TestCommitMergesIntoExistingTree(t *testing.T) {
 
 // TestDuplicateStage: staging one destination twice gives two staged files
 // in two staging trees; committing both places one and counts the other as
-// Existing, whichever Commit sees first; a Commit of one leaves the other
-// staged; discarding one leaves the other whole.
+// Existing, whichever Commit sees first; a stage after a Commit finds the
+// destination taken; discarding one leaves the other whole.
 func TestDuplicateStage(t *testing.T) {
 	data, d := blob(50, 321)
-	stageTwice := func(t *testing.T, p *fsmove.Placer) (a, b, la, lb *fsmove.Staged) {
+	stageTwice := func(t *testing.T, p *fsmove.Placer) (a, la *fsmove.Staged) {
 		must := mustStage(t)
 		a = must(p.StageReader(t.Context(), d, int64(len(data)), bytes.NewReader(data)))
-		b = must(p.StageFile(t.Context(), d, int64(len(data)), writeFile(t, t.TempDir(), data), true))
+		b := must(p.StageFile(t.Context(), d, int64(len(data)), writeFile(t, t.TempDir(), data), true))
 		rel := layerLink(t, "lib/x", d)
 		la = must(p.StageLink(t.Context(), rel, d))
-		lb = must(p.StageLink(t.Context(), rel, d))
+		lb := must(p.StageLink(t.Context(), rel, d))
 		if a == b || la == lb {
 			t.Fatal("a second stage of one destination returned the first *Staged")
 		}
 		if got := stagedFiles(t, p); len(got) != 4 {
 			t.Fatalf("staged files: got %q, want 4", got)
 		}
-		return a, b, la, lb
+		return a, la
 	}
 	t.Run("both committed", func(t *testing.T) {
 		p := newPlacer(t, fsmove.Auto)
-		a, b, la, lb := stageTwice(t, p)
-		res, err := p.Commit(t.Context(), []*fsmove.Staged{lb, b, la, a}, nil)
+		stageTwice(t, p)
+		res, err := p.Commit(t.Context(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -264,24 +264,23 @@ func TestDuplicateStage(t *testing.T) {
 			t.Errorf("staging after Commit: got %q, want nothing", got)
 		}
 	})
-	t.Run("one at a time", func(t *testing.T) {
+	t.Run("after a commit", func(t *testing.T) {
 		p := newPlacer(t, fsmove.Auto)
-		a, b, la, lb := stageTwice(t, p)
-		res, err := p.Commit(t.Context(), []*fsmove.Staged{b, lb}, nil)
+		must := mustStage(t)
+		must(p.StageFile(t.Context(), d, int64(len(data)), writeFile(t, t.TempDir(), data), true))
+		res, err := p.Commit(t.Context(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Streamed+res.Linked != 1 || res.Links != 1 || res.Existing != 0 {
-			t.Errorf("first Result: got %+v, want 1 blob, 1 link", res)
+		if want := (fsmove.Result{Linked: 1, DirsCreated: 4}); res != want {
+			t.Errorf("first Result: got %+v, want %+v", res, want)
 		}
-		if got := stagedFiles(t, p); len(got) != 2 {
-			t.Errorf("staged files after the first Commit: got %q, want the 2 not committed", got)
-		}
-		res, err = p.Commit(t.Context(), []*fsmove.Staged{a, la}, nil)
+		must(p.StageReader(t.Context(), d, int64(len(data)), bytes.NewReader(data)))
+		res, err = p.Commit(t.Context(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := (fsmove.Result{Existing: 2}); res != want {
+		if want := (fsmove.Result{Existing: 1}); res != want {
 			t.Errorf("second Result: got %+v, want %+v", res, want)
 		}
 		if got := tree(t, p.StagingDir()); len(got) != 0 {
@@ -290,13 +289,13 @@ func TestDuplicateStage(t *testing.T) {
 	})
 	t.Run("first discarded", func(t *testing.T) {
 		p := newPlacer(t, fsmove.Auto)
-		a, b, la, lb := stageTwice(t, p)
+		a, la := stageTwice(t, p)
 		for _, s := range []*fsmove.Staged{a, la} {
 			if err := p.Discard(s); err != nil {
 				t.Fatal(err)
 			}
 		}
-		res, err := p.Commit(t.Context(), []*fsmove.Staged{b, lb}, nil)
+		res, err := p.Commit(t.Context(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -305,6 +304,9 @@ func TestDuplicateStage(t *testing.T) {
 		}
 		if got := readFile(t, blobPath(t, p, d)); !bytes.Equal(got, data) {
 			t.Errorf("placed blob differs")
+		}
+		if got := tree(t, p.StagingDir()); len(got) != 0 {
+			t.Errorf("staging after Commit: got %q, want nothing", got)
 		}
 	})
 }
@@ -317,12 +319,12 @@ func TestDiscardRemovesEmptyDirectories(t *testing.T) {
 	must := mustStage(t)
 	keep, keepD := blob(60, 100)
 	drop, dropD := blob(61, 100)
-	k := must(p.StageReader(t.Context(), keepD, int64(len(keep)), bytes.NewReader(keep)))
+	must(p.StageReader(t.Context(), keepD, int64(len(keep)), bytes.NewReader(keep)))
 	x := must(p.StageReader(t.Context(), dropD, int64(len(drop)), bytes.NewReader(drop)))
 	if err := p.Discard(x); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Commit(t.Context(), []*fsmove.Staged{k}, nil); err != nil {
+	if _, err := p.Commit(t.Context(), nil); err != nil {
 		t.Fatal(err)
 	}
 	rel, _ := regpath.For(regpath.Spec{Kind: regpath.BlobData, Digest: keepD})
@@ -348,7 +350,7 @@ func TestRollbackMovedDirectories(t *testing.T) {
 			staged = append(staged, must(p.StageFile(t.Context(), d, int64(len(data)), src, false)))
 			staged = append(staged, must(p.StageLink(t.Context(), layerLink(t, "a/b", d), d)))
 		}
-		if _, err := p.Commit(t.Context(), staged, nil); err != nil {
+		if _, err := p.Commit(t.Context(), nil); err != nil {
 			t.Fatal(err)
 		}
 		return p, staged, srcs
@@ -367,7 +369,7 @@ func TestRollbackMovedDirectories(t *testing.T) {
 	})
 	t.Run("file replaced", func(t *testing.T) {
 		p, staged, _ := setup(t)
-		replaced := filepath.Join(p.V2Root(), staged[1].Rel)
+		replaced := filepath.Join(p.V2Root(), staged[1].Rel())
 		tmp := replaced + ".new"
 		if err := os.WriteFile(tmp, readFile(t, replaced), 0o644); err != nil {
 			t.Fatal(err)
@@ -379,7 +381,7 @@ func TestRollbackMovedDirectories(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := []string{"repositories/", "repositories/a/", "repositories/a/b/", "repositories/a/b/_layers/",
-			"repositories/a/b/_layers/sha256/", filepath.Dir(staged[1].Rel) + "/", staged[1].Rel}
+			"repositories/a/b/_layers/sha256/", filepath.Dir(staged[1].Rel()) + "/", staged[1].Rel()}
 		if got := tree(t, p.V2Root()); !slices.Equal(got, want) {
 			t.Errorf("v2 tree after Rollback: got %q, want %q", got, want)
 		}
@@ -486,11 +488,10 @@ func TestConflictsBelowTheTop(t *testing.T) {
 			} else if err := os.WriteFile(xx, nil, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			s, err := p.StageReader(t.Context(), d, int64(len(data)), bytes.NewReader(data))
-			if err != nil {
+			if _, err := p.StageReader(t.Context(), d, int64(len(data)), bytes.NewReader(data)); err != nil {
 				t.Fatal(err)
 			}
-			_, err = p.Commit(t.Context(), []*fsmove.Staged{s}, nil)
+			_, err := p.Commit(t.Context(), nil)
 			var pe *fsmove.PathError
 			if !errors.Is(err, fsmove.ErrConflict) || !errors.As(err, &pe) || pe.Path != xx {
 				t.Errorf("Commit: got %v, want a *PathError for %s wrapping %v", err, xx, fsmove.ErrConflict)
@@ -502,7 +503,7 @@ func TestConflictsBelowTheTop(t *testing.T) {
 			if err := os.Remove(xx); err != nil {
 				t.Fatal(err)
 			}
-			res, err := p.Commit(t.Context(), []*fsmove.Staged{s}, nil)
+			res, err := p.Commit(t.Context(), nil)
 			if err != nil || res.Streamed != 1 {
 				t.Errorf("Commit after the fix: got %+v, %v; want 1 streamed", res, err)
 			}
@@ -551,15 +552,14 @@ func TestLinkAlreadyInPlace(t *testing.T) {
 			p := newPlacer(t, fsmove.Auto)
 			dst := place(t, p)
 			before := stat(t, dst)
-			s, err := p.StageLink(t.Context(), rel, d)
-			if err != nil {
+			if _, err := p.StageLink(t.Context(), rel, d); err != nil {
 				t.Fatal(err)
 			}
 			if got := stagedFiles(t, p); len(got) != 0 {
 				t.Errorf("staged files for a link in place: got %q, want none", got)
 			}
 			tc.change(t, dst)
-			res, err := p.Commit(t.Context(), []*fsmove.Staged{s}, nil)
+			res, err := p.Commit(t.Context(), nil)
 			if !errors.Is(err, tc.err) {
 				t.Fatalf("Commit: got %v, want %v", err, tc.err)
 			}
@@ -575,8 +575,9 @@ func TestLinkAlreadyInPlace(t *testing.T) {
 		})
 	}
 	t.Run("discarded", func(t *testing.T) {
+		// A discarded link is not checked again: gone since, it stays gone.
 		p := newPlacer(t, fsmove.Auto)
-		place(t, p)
+		dst := place(t, p)
 		s, err := p.StageLink(t.Context(), rel, d)
 		if err != nil {
 			t.Fatal(err)
@@ -584,8 +585,14 @@ func TestLinkAlreadyInPlace(t *testing.T) {
 		if err := p.Discard(s); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.Commit(t.Context(), []*fsmove.Staged{s}, nil); !errors.Is(err, fsmove.ErrNotStaged) {
-			t.Errorf("Commit of discarded: got %v, want %v", err, fsmove.ErrNotStaged)
+		if err := os.Remove(dst); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := p.Commit(t.Context(), nil); err != nil || res != (fsmove.Result{}) {
+			t.Errorf("Commit after the only link was discarded: got %+v, %v; want nothing placed", res, err)
+		}
+		if _, err := os.Lstat(dst); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("discarded link: got %v, want it not placed", err)
 		}
 	})
 	t.Run("through a symlink", func(t *testing.T) {
@@ -601,14 +608,13 @@ func TestLinkAlreadyInPlace(t *testing.T) {
 		if err := os.Symlink(filepath.Join(elsewhere, "repositories"), filepath.Join(p.V2Root(), "repositories")); err != nil {
 			t.Fatal(err)
 		}
-		s, err := p.StageLink(t.Context(), rel, d)
-		if err != nil {
+		if _, err := p.StageLink(t.Context(), rel, d); err != nil {
 			t.Fatal(err)
 		}
 		if got := stagedFiles(t, p); len(got) != 1 {
 			t.Errorf("staged files: got %q, want the link staged", got)
 		}
-		if _, err := p.Commit(t.Context(), []*fsmove.Staged{s}, nil); !errors.Is(err, fsmove.ErrConflict) {
+		if _, err := p.Commit(t.Context(), nil); !errors.Is(err, fsmove.ErrConflict) {
 			t.Errorf("Commit: got %v, want %v", err, fsmove.ErrConflict)
 		}
 	})

@@ -192,19 +192,19 @@ func (s *dirSource) read(_ context.Context, d digest.Digest) ([]byte, error) {
 	return b, nil
 }
 
-func (s *dirSource) stage(ctx context.Context, p *fsmove.Placer, d digest.Digest, size int64, verify bool) (*fsmove.Staged, error) {
+func (s *dirSource) stage(ctx context.Context, p *fsmove.Placer, d digest.Digest, size int64, verify bool) error {
 	src, err := s.blobPath(d)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	st, err := p.StageFile(ctx, d, size, src, verify)
+	_, err = p.StageFile(ctx, d, size, src, verify)
 	if errors.Is(err, fsmove.ErrDigestMismatch) {
-		return nil, fmt.Errorf("%w: staging %s: %w", ErrDigestMismatch, strings.TrimPrefix(src, s.root+"/"), err)
+		return fmt.Errorf("%w: staging %s: %w", ErrDigestMismatch, strings.TrimPrefix(src, s.root+"/"), err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("staging %s: %w", strings.TrimPrefix(src, s.root+"/"), err)
+		return fmt.Errorf("staging %s: %w", strings.TrimPrefix(src, s.root+"/"), err)
 	}
-	return st, nil
+	return nil
 }
 
 // prefetchWorkers read manifests and configs and stat layers ahead of the

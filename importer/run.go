@@ -363,13 +363,11 @@ func inspect(ctx context.Context, conn *pgx.Conn, b *harbordb.Batch) (*harbordb.
 	return st, nil
 }
 
-// placeFiles stages every needed blob and link, then commits them.
+// placeFiles stages every needed blob and link, then commits them. It
+// keeps no handle per file: Commit places everything staged, and on failure
+// Close (deferred by run) removes what is still staged.
 func placeFiles(ctx context.Context, opts *Options, src source, placer *fsmove.Placer, p *plan) (fsmove.Result, error) {
-	var staged []*fsmove.Staged
 	fail := func(err error) (fsmove.Result, error) {
-		for _, s := range staged {
-			_ = placer.Discard(s)
-		}
 		src.discardUnused(placer)
 		return fsmove.Result{}, err
 	}
@@ -388,12 +386,8 @@ func placeFiles(ctx context.Context, opts *Options, src source, placer *fsmove.P
 				continue
 			}
 		}
-		st, err := src.stage(ctx, placer, d, b.size, opts.Verify)
-		if err != nil {
+		if err := src.stage(ctx, placer, d, b.size, opts.Verify); err != nil {
 			return fail(err)
-		}
-		if st != nil {
-			staged = append(staged, st)
 		}
 		if i%64 == 0 {
 			opts.progress("stage", int64(i), total, "blobs")
@@ -408,13 +402,11 @@ func placeFiles(ctx context.Context, opts *Options, src source, placer *fsmove.P
 		if err != nil {
 			return fail(err)
 		}
-		st, err := placer.StageLink(ctx, rel, l.target)
-		if err != nil {
+		if _, err := placer.StageLink(ctx, rel, l.target); err != nil {
 			return fail(err)
 		}
-		staged = append(staged, st)
 	}
-	res, err := placer.Commit(ctx, staged, func(done, total int) {
+	res, err := placer.Commit(ctx, func(done, total int) {
 		opts.progress("place", int64(done), int64(total), "files")
 	})
 	if err != nil {

@@ -29,9 +29,10 @@ type source interface {
 	stat(d digest.Digest) (size int64, ok bool, err error)
 	// read returns blob d (a manifest or config), checked against d.
 	read(ctx context.Context, d digest.Digest) ([]byte, error)
-	// stage puts blob d into p's staging area; verify also hashes it.
-	stage(ctx context.Context, p *fsmove.Placer, d digest.Digest, size int64, verify bool) (*fsmove.Staged, error)
-	// discardUnused drops staged blobs that stage never handed out, and what
+	// stage puts blob d into p's staging area (a tarball's scan staged it
+	// already); verify also hashes it.
+	stage(ctx context.Context, p *fsmove.Placer, d digest.Digest, size int64, verify bool) error
+	// discardUnused drops staged blobs that stage was never called for, and what
 	// was kept only for planning; placement calls it once staging is done.
 	discardUnused(p *fsmove.Placer)
 	close() error

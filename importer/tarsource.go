@@ -40,7 +40,7 @@ type tarSource struct {
 type tarBlob struct {
 	size     int64
 	staged   *fsmove.Staged // nil when Harbor already had it, or in a dry run
-	handed   bool           // stage() returned it
+	handed   bool           // stage() was called for it: it stays staged
 	inHarbor bool
 	content  []byte // small JSON blobs kept in memory
 	spilled  bool   // or written to spillPath
@@ -410,13 +410,11 @@ func (s *tarSource) read(_ context.Context, d digest.Digest) ([]byte, error) {
 // large, or already in Harbor); the caller reads it from Harbor.
 var errNotCaptured = errors.New("blob content not kept from the archive")
 
-func (s *tarSource) stage(_ context.Context, _ *fsmove.Placer, d digest.Digest, _ int64, _ bool) (*fsmove.Staged, error) {
-	b := s.blobs[d]
-	if b == nil || b.staged == nil {
-		return nil, nil // already in Harbor
+func (s *tarSource) stage(_ context.Context, _ *fsmove.Placer, d digest.Digest, _ int64, _ bool) error {
+	if b := s.blobs[d]; b != nil {
+		b.handed = true // staged by the scan, or already in Harbor
 	}
-	b.handed = true
-	return b.staged, nil
+	return nil
 }
 
 // discardUnused discards the staged blobs the plan did not take, and lets
