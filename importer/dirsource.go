@@ -2,6 +2,7 @@ package importer
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -214,22 +215,70 @@ const prefetchWorkers = 8
 
 // prefetchBudget bounds the manifest and config bytes held for the planner;
 // past it the prefetcher still warms the page cache but keeps nothing.
-const prefetchBudget = 64 << 20
+const prefetchBudget = 16 << 20
 
-// prefetched is what the prefetcher learnt: regular blob files' sizes and
-// small JSON blobs' content (each handed out once).
+// prefetched is what the prefetcher learnt: regular blob files' sizes
+// (keyed by the sha256 itself: a 50,000-tag storage has ~170,000 blobs, and
+// a map of digest strings held 30 MB during planning) and small JSON blobs'
+// content (each handed out once).
 type prefetched struct {
-	sizes   sync.Map // digest.Digest -> int64
-	content sync.Map // digest.Digest -> []byte
+	mu      sync.Mutex
+	sizes   map[[32]byte]int64 // under mu
+	content sync.Map           // digest.Digest -> []byte
 	held    atomic.Int64
 }
 
+// digestKey is the raw sha256 of d; ok false for other algorithms, which
+// are not cached.
+func digestKey(d digest.Digest) (k [32]byte, ok bool) {
+	if d.Algorithm() != digest.SHA256 {
+		return k, false
+	}
+	enc := d.Encoded()
+	if len(enc) != 64 {
+		return k, false
+	}
+	_, err := hex.Decode(k[:], []byte(enc))
+	return k, err == nil
+}
+
 func (p *prefetched) size(d digest.Digest) (int64, bool) {
-	v, ok := p.sizes.Load(d)
+	k, ok := digestKey(d)
 	if !ok {
 		return 0, false
 	}
-	return v.(int64), true
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	size, ok := p.sizes[k]
+	return size, ok
+}
+
+func (p *prefetched) setSize(d digest.Digest, size int64) {
+	k, ok := digestKey(d)
+	if !ok {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sizes == nil {
+		p.sizes = map[[32]byte]int64{}
+	}
+	p.sizes[k] = size
+}
+
+// firstVisit reports whether d is seen for the first time (seen under mu).
+func (p *prefetched) firstVisit(seen map[[32]byte]bool, d digest.Digest) bool {
+	k, ok := digestKey(d)
+	if !ok {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if seen[k] {
+		return false
+	}
+	seen[k] = true
+	return true
 }
 
 func (p *prefetched) take(d digest.Digest) []byte {
@@ -249,14 +298,14 @@ func (p *prefetched) take(d digest.Digest) []byte {
 func (s *dirSource) prefetch(ctx context.Context, inv *inventory) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	work := make(chan digest.Digest, prefetchWorkers)
-	var seen sync.Map
+	seen := map[[32]byte]bool{}
 	var wg sync.WaitGroup
 	for range prefetchWorkers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for d := range work {
-				s.prefetchManifest(ctx, d, &seen, 0)
+				s.prefetchManifest(ctx, d, seen, 0)
 			}
 		}()
 	}
@@ -279,14 +328,16 @@ func (s *dirSource) prefetch(ctx context.Context, inv *inventory) (stop func()) 
 		// The plan holds what the placement needs; a 50,000-tag storage's
 		// sizes would otherwise stay for the whole import (dirSource.stat
 		// falls back to lstat).
-		s.pre.sizes.Clear()
+		s.pre.mu.Lock()
+		s.pre.sizes = nil
+		s.pre.mu.Unlock()
 		s.pre.content.Clear()
 		s.pre.held.Store(0)
 	}
 }
 
-func (s *dirSource) prefetchManifest(ctx context.Context, d digest.Digest, seen *sync.Map, depth int) {
-	if _, dup := seen.LoadOrStore(d, true); dup || ctx.Err() != nil || depth > 4 {
+func (s *dirSource) prefetchManifest(ctx context.Context, d digest.Digest, seen map[[32]byte]bool, depth int) {
+	if !s.pre.firstVisit(seen, d) || ctx.Err() != nil || depth > 4 {
 		return
 	}
 	raw := s.prefetchBlob(d, true)
@@ -328,7 +379,7 @@ func (s *dirSource) prefetchBlob(d digest.Digest, read bool) []byte {
 	if err != nil || !fi.Mode().IsRegular() {
 		return nil
 	}
-	s.pre.sizes.Store(d, fi.Size())
+	s.pre.setSize(d, fi.Size())
 	if !read || fi.Size() > maxJSONBlob {
 		return nil
 	}
