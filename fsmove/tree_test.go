@@ -619,3 +619,34 @@ func TestLinkAlreadyInPlace(t *testing.T) {
 		}
 	})
 }
+
+// TestDiscardBlob: a blob staged without keeping its handle is discarded
+// by digest, with the directories it leaves empty; the other blob and the
+// counts stay right, and a blob never staged is no error.
+func TestDiscardBlob(t *testing.T) {
+	p := newPlacer(t, fsmove.Auto)
+	must := mustStage(t)
+	keep, keepD := blob(70, 100)
+	drop, dropD := blob(71, 200)
+	must(p.StageReader(t.Context(), keepD, int64(len(keep)), bytes.NewReader(keep)))
+	must(p.StageReader(t.Context(), dropD, int64(len(drop)), bytes.NewReader(drop)))
+	if err := p.DiscardBlob(dropD); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.DiscardBlob(dropD); err != nil {
+		t.Errorf("second DiscardBlob: got %v, want nil", err)
+	}
+	if got := stagedFiles(t, p); len(got) != 1 {
+		t.Errorf("staged files: got %q, want the one kept", got)
+	}
+	res, err := p.Commit(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (fsmove.Result{Streamed: 1, Bytes: int64(len(keep)), DirsCreated: 4}); res != want {
+		t.Errorf("Result: got %+v, want %+v", res, want)
+	}
+	if _, err := os.Lstat(blobPath(t, p, dropD)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("discarded blob: got %v, want it not placed", err)
+	}
+}

@@ -54,7 +54,7 @@ func (s *dirSource) head(d digest.Digest) ([]byte, bool, error) {
 
 // head returns what the scan kept of the blob's start (headRecorder).
 func (s *tarSource) head(d digest.Digest) ([]byte, bool, error) {
-	b := s.blobs[d]
+	b := s.blob(d)
 	if b == nil || b.head == nil {
 		return nil, false, nil
 	}

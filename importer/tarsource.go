@@ -31,7 +31,7 @@ type tarSource struct {
 	compress string
 	prefix   string // path of the v2 root inside the archive, with a trailing '/'
 
-	blobs    map[digest.Digest]*tarBlob
+	blobs    map[[32]byte]*tarBlob // by raw sha256 (digestKey): ~170,000 digest strings held ~14 MB
 	memUsed  int64
 	spillDir string
 }
@@ -39,8 +39,8 @@ type tarSource struct {
 // tarBlob is what the scan learnt of one blob entry.
 type tarBlob struct {
 	size     int64
-	staged   *fsmove.Staged // nil when Harbor already had it, or in a dry run
-	handed   bool           // stage() was called for it: it stays staged
+	staged   bool // staged by the scan (not when Harbor already had it, nor in a dry run)
+	handed   bool // stage() was called for it: it stays staged
 	inHarbor bool
 	content  []byte // small JSON blobs kept in memory
 	spilled  bool   // or written to spillPath
@@ -56,7 +56,7 @@ func openTar(p string) (*tarSource, error) {
 	head := make([]byte, 512)
 	n, _ := io.ReadFull(f, head)
 	head = head[:n]
-	s := &tarSource{path: p, blobs: map[digest.Digest]*tarBlob{}}
+	s := &tarSource{path: p, blobs: map[[32]byte]*tarBlob{}}
 	switch {
 	case n >= 2 && head[0] == 0x1f && head[1] == 0x8b:
 		s.compress = "gzip"
@@ -254,11 +254,15 @@ func checkLinkEntry(hdr *tar.Header, name string) error {
 }
 
 func (s *tarSource) scanBlob(ctx context.Context, hdr *tar.Header, name string, d digest.Digest, r io.Reader, env scanEnv) error {
-	if _, dup := s.blobs[d]; dup {
+	k, ok := digestKey(d)
+	if !ok {
+		return fmt.Errorf("tar entry %s: unsupported digest %s", name, d)
+	}
+	if _, dup := s.blobs[k]; dup {
 		return nil // a tarball appended to twice; the first copy counts
 	}
 	b := &tarBlob{size: hdr.Size}
-	s.blobs[d] = b
+	s.blobs[k] = b
 	rec := &readErrRecorder{r: r}
 	r = rec
 	if env.inHarbor != nil {
@@ -281,7 +285,7 @@ func (s *tarSource) scanBlob(ctx context.Context, hdr *tar.Header, name string, 
 		r = cap
 	}
 	if env.placer != nil {
-		st, err := env.placer.StageReader(ctx, d, hdr.Size, r)
+		_, err := env.placer.StageReader(ctx, d, hdr.Size, r)
 		switch {
 		case errors.Is(err, fsmove.ErrDigestMismatch):
 			return fmt.Errorf("%w: tar entry %s: %w", ErrDigestMismatch, name, err)
@@ -291,7 +295,7 @@ func (s *tarSource) scanBlob(ctx context.Context, hdr *tar.Header, name string, 
 		case err != nil:
 			return fmt.Errorf("tar entry %s: %w", name, err)
 		}
-		b.staged = st
+		b.staged = true // the placer keeps it; discardUnused discards it by digest if unused
 	} else {
 		if err := hashCheck(d, hdr.Size, r); err != nil {
 			return fmt.Errorf("tar entry %s: %w", name, err)
@@ -306,6 +310,15 @@ func (s *tarSource) scanBlob(ctx context.Context, hdr *tar.Header, name string, 
 		}
 	}
 	return nil
+}
+
+// blob returns what the scan learnt of blob d, nil if nothing.
+func (s *tarSource) blob(d digest.Digest) *tarBlob {
+	k, ok := digestKey(d)
+	if !ok {
+		return nil
+	}
+	return s.blobs[k]
 }
 
 func (s *tarSource) spill(b *tarBlob, d digest.Digest, content []byte) error {
@@ -385,7 +398,7 @@ func hashCheck(d digest.Digest, size int64, r io.Reader) error {
 }
 
 func (s *tarSource) stat(d digest.Digest) (int64, bool, error) {
-	b := s.blobs[d]
+	b := s.blob(d)
 	if b == nil {
 		return 0, false, nil
 	}
@@ -393,7 +406,7 @@ func (s *tarSource) stat(d digest.Digest) (int64, bool, error) {
 }
 
 func (s *tarSource) read(_ context.Context, d digest.Digest) ([]byte, error) {
-	b := s.blobs[d]
+	b := s.blob(d)
 	if b == nil {
 		return nil, fmt.Errorf("%w: %s", ErrMissingBlob, d)
 	}
@@ -411,7 +424,7 @@ func (s *tarSource) read(_ context.Context, d digest.Digest) ([]byte, error) {
 var errNotCaptured = errors.New("blob content not kept from the archive")
 
 func (s *tarSource) stage(_ context.Context, _ *fsmove.Placer, d digest.Digest, _ int64, _ bool) error {
-	if b := s.blobs[d]; b != nil {
+	if b := s.blob(d); b != nil {
 		b.handed = true // staged by the scan, or already in Harbor
 	}
 	return nil
@@ -420,11 +433,11 @@ func (s *tarSource) stage(_ context.Context, _ *fsmove.Placer, d digest.Digest, 
 // discardUnused discards the staged blobs the plan did not take, and lets
 // go of what the scan kept for planning (called once planning is over).
 func (s *tarSource) discardUnused(p *fsmove.Placer) {
-	for _, b := range s.blobs {
-		if b.staged != nil && !b.handed {
-			_ = p.Discard(b.staged)
+	for k, b := range s.blobs {
+		if b.staged && !b.handed {
+			_ = p.DiscardBlob(digest.NewDigestFromBytes(digest.SHA256, k[:]))
 		}
-		b.staged, b.content = nil, nil
+		b.staged, b.content = false, nil
 	}
 	s.memUsed = 0
 }
