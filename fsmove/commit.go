@@ -157,7 +157,7 @@ func (p *Placer) Commit(ctx context.Context, progress func(done, total int)) (re
 	if total == done {
 		p.mu.Lock()
 		for _, t := range sealed {
-			p.dropTree(t) // empty: what was staged in it was discarded
+			p.dropTree(t, true) // empty: what was staged in it was discarded
 		}
 		p.mu.Unlock()
 		return res, nil
@@ -304,7 +304,7 @@ func (m *merger) mergeTree(t *stree, v2fd int) error {
 	m.res.DirsCreated += int(t.dirs.Load()) - m.descended
 	t.staged = tally{}
 	t.dirs.Store(0)
-	p.dropTree(t)
+	p.dropTree(t, true)
 	return nil
 }
 

@@ -279,37 +279,34 @@ func (p *Placer) Discard(s *Staged) error {
 		return ErrNotStaged
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if s.pre {
-		switch s.state {
-		case stateCommitting:
-			return fmt.Errorf("%w: being committed", ErrNotStaged)
-		case statePending:
-			s.state = stateDiscarded
-		}
-		return nil
-	}
 	t := s.tree
 	switch {
-	case s.state == stateDiscarded, t.gone:
-		return nil
-	case t.sealed:
+	case s.pre && s.state == stateCommitting, !s.pre && s.state != stateDiscarded && t.sealed && !t.gone:
+		p.mu.Unlock()
 		return fmt.Errorf("%w: being committed", ErrNotStaged)
+	case s.pre:
+		if s.state == statePending {
+			s.state = stateDiscarded
+		}
+		p.mu.Unlock()
+		return nil
+	case s.state == stateDiscarded, t.gone:
+		p.mu.Unlock()
+		return nil
 	}
 	s.state = stateDiscarded
 	p.use(t)
 	p.mu.Unlock()
+	defer p.release(t)
 	removed, err := p.removeStaged(t, s.Rel(), true)
-	p.mu.Lock()
-	if removed {
-		p.dropFile(s.ino)
-		t.staged.add(s.How, s.Size, -1)
-	}
-	p.mu.Unlock()
-	p.release(t)
-	p.mu.Lock() // for the deferred unlock
 	if err != nil {
 		return &PathError{Op: "discarding", Path: s.path(), Digest: s.Digest, Err: err}
+	}
+	if removed {
+		p.mu.Lock()
+		p.dropFile(s.ino)
+		t.staged.add(s.How, s.Size, -1)
+		p.mu.Unlock()
 	}
 	return nil
 }

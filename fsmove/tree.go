@@ -1,6 +1,7 @@
 package fsmove
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -11,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -150,7 +152,7 @@ var errTaken = errors.New("taken in this staging tree")
 // tree, with a user counted there until the caller's finish; on error
 // nothing is left of it.
 func (p *Placer) stageIn(s *Staged, create func(t *stree) error) error {
-	dirs, _ := splitRel(s.Rel())
+	dirs := strings.Split(path.Dir(s.Rel()), "/")
 	var tried []*stree
 	for {
 		t, err := p.pickTree(tried)
@@ -187,7 +189,7 @@ func (p *Placer) pickTree(tried []*stree) (*stree, error) {
 		return nil, ErrClosed
 	}
 	for _, t := range p.trees {
-		if !containsTree(tried, t) {
+		if !slices.Contains(tried, t) {
 			p.use(t)
 			return t, nil
 		}
@@ -212,19 +214,10 @@ func (p *Placer) release(t *stree) {
 	p.mu.Lock()
 	t.active--
 	if t.active == 0 && !t.sealed && !t.gone && t.staged.files() == 0 {
-		p.dropEmptyTree(t)
+		p.dropTree(t, false)
 	}
 	p.mu.Unlock()
 	t.users.Done()
-}
-
-func containsTree(ts []*stree, t *stree) bool {
-	for _, x := range ts {
-		if x == t {
-			return true
-		}
-	}
-	return false
 }
 
 // removeStaged removes the file rel from t (with file false only the
@@ -257,12 +250,6 @@ func (p *Placer) removeStaged(t *stree, rel string, file bool) (removed bool, er
 		t.dirs.Add(-1)
 	}
 	return removed, nil
-}
-
-// splitRel splits a '/'-separated rel into its directories and base name.
-func splitRel(rel string) (dirs []string, name string) {
-	comps := strings.Split(rel, "/")
-	return comps[:len(comps)-1], comps[len(comps)-1]
 }
 
 // mkdirs makes the directories dirs (each a component below the last) in
@@ -302,39 +289,27 @@ func (p *Placer) mkdirs(t *stree, dirs []string) error {
 	return nil
 }
 
-// dropEmptyTree removes t from disk and from p.trees if its root
-// directory is empty. Caller holds p.mu, and t has no users.
-func (p *Placer) dropEmptyTree(t *stree) {
-	if err := unix.Rmdir(filepath.Join(p.staging, t.name)); err != nil {
-		return
-	}
-	t.gone = true
-	unix.Close(t.fd)
-	p.removeFromTrees(t)
-}
-
-func (p *Placer) removeFromTrees(t *stree) {
-	for i, o := range p.trees {
-		if o == t {
-			p.trees = append(p.trees[:i], p.trees[i+1:]...)
-			break
-		}
-	}
-}
-
-// dropTree removes an empty tree from disk and from p.trees. Caller holds
-// p.mu.
-func (p *Placer) dropTree(t *stree) {
+// dropTree removes t, whose root directory should be empty, from disk and
+// from p.trees, and reports whether it went. One that is not empty stays,
+// unless force: then it is given up all the same, with a warning (Close or
+// CleanStaging removes it). Caller holds p.mu, and t has no users.
+func (p *Placer) dropTree(t *stree, force bool) bool {
 	if t.gone {
-		return
+		return true
 	}
-	t.gone = true
-	unix.Close(t.fd)
 	dir := filepath.Join(p.staging, t.name)
 	if err := unix.Rmdir(dir); err != nil && !errors.Is(err, unix.ENOENT) {
+		if !force {
+			return false
+		}
 		p.log.Warn("removing staging tree", "path", dir, "err", err)
 	}
-	p.removeFromTrees(t)
+	t.gone = true
+	unix.Close(t.fd)
+	if i := slices.Index(p.trees, t); i >= 0 {
+		p.trees = slices.Delete(p.trees, i, i+1)
+	}
+	return true
 }
 
 // dirent is one entry of a directory as getdents(2) reports it.
@@ -379,7 +354,7 @@ func readDirents(fd int) ([]dirent, error) {
 			}
 			e := dirent{ino: binary.NativeEndian.Uint64(b[0:8]), typ: b[18]}
 			name := b[19:reclen]
-			if i := indexZero(name); i >= 0 {
+			if i := bytes.IndexByte(name, 0); i >= 0 {
 				name = name[:i]
 			}
 			b = b[reclen:]
@@ -411,15 +386,6 @@ func readDirents(fd int) ([]dirent, error) {
 }
 
 var direntPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
-func indexZero(b []byte) int {
-	for i, c := range b {
-		if c == 0 {
-			return i
-		}
-	}
-	return -1
-}
 
 // walkTree calls file for every non-directory below the open directory fd
 // (rel is its path, "" or ending in '/'), and dir for every directory after

@@ -2,7 +2,6 @@ package importer
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -224,22 +223,9 @@ const prefetchBudget = 16 << 20
 type prefetched struct {
 	mu      sync.Mutex
 	sizes   map[[32]byte]int64 // under mu
+	seen    map[[32]byte]bool  // manifests visited; under mu
 	content sync.Map           // digest.Digest -> []byte
 	held    atomic.Int64
-}
-
-// digestKey is the raw sha256 of d; ok false for other algorithms, which
-// are not cached.
-func digestKey(d digest.Digest) (k [32]byte, ok bool) {
-	if d.Algorithm() != digest.SHA256 {
-		return k, false
-	}
-	enc := d.Encoded()
-	if len(enc) != 64 {
-		return k, false
-	}
-	_, err := hex.Decode(k[:], []byte(enc))
-	return k, err == nil
 }
 
 func (p *prefetched) size(d digest.Digest) (int64, bool) {
@@ -266,18 +252,21 @@ func (p *prefetched) setSize(d digest.Digest, size int64) {
 	p.sizes[k] = size
 }
 
-// firstVisit reports whether d is seen for the first time (seen under mu).
-func (p *prefetched) firstVisit(seen map[[32]byte]bool, d digest.Digest) bool {
+// firstVisit reports whether the manifest d is visited for the first time.
+func (p *prefetched) firstVisit(d digest.Digest) bool {
 	k, ok := digestKey(d)
 	if !ok {
 		return false
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if seen[k] {
+	if p.seen[k] {
 		return false
 	}
-	seen[k] = true
+	if p.seen == nil {
+		p.seen = map[[32]byte]bool{}
+	}
+	p.seen[k] = true
 	return true
 }
 
@@ -298,14 +287,13 @@ func (p *prefetched) take(d digest.Digest) []byte {
 func (s *dirSource) prefetch(ctx context.Context, inv *inventory) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	work := make(chan digest.Digest, prefetchWorkers)
-	seen := map[[32]byte]bool{}
 	var wg sync.WaitGroup
 	for range prefetchWorkers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for d := range work {
-				s.prefetchManifest(ctx, d, seen, 0)
+				s.prefetchManifest(ctx, d, 0)
 			}
 		}()
 	}
@@ -329,15 +317,15 @@ func (s *dirSource) prefetch(ctx context.Context, inv *inventory) (stop func()) 
 		// sizes would otherwise stay for the whole import (dirSource.stat
 		// falls back to lstat).
 		s.pre.mu.Lock()
-		s.pre.sizes = nil
+		s.pre.sizes, s.pre.seen = nil, nil
 		s.pre.mu.Unlock()
 		s.pre.content.Clear()
 		s.pre.held.Store(0)
 	}
 }
 
-func (s *dirSource) prefetchManifest(ctx context.Context, d digest.Digest, seen map[[32]byte]bool, depth int) {
-	if !s.pre.firstVisit(seen, d) || ctx.Err() != nil || depth > 4 {
+func (s *dirSource) prefetchManifest(ctx context.Context, d digest.Digest, depth int) {
+	if !s.pre.firstVisit(d) || ctx.Err() != nil || depth > 4 {
 		return
 	}
 	raw := s.prefetchBlob(d, true)
@@ -362,7 +350,7 @@ func (s *dirSource) prefetchManifest(ctx context.Context, d digest.Digest, seen 
 	}
 	for _, c := range m.Manifests {
 		if c.Digest.Validate() == nil {
-			s.prefetchManifest(ctx, c.Digest, seen, depth+1)
+			s.prefetchManifest(ctx, c.Digest, depth+1)
 		}
 	}
 }
