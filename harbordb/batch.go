@@ -226,3 +226,23 @@ var stagingTables = []staging{
 			r[0], r[1], r[2], r[3], r[4], r[5], r[6] = int32(i), a.Repository, a.Digest, a.SubjectDigest, a.Type, a.ManifestSize, a.Source
 		}},
 }
+
+// The staging tables of the row types, for Each, Count and the script header.
+var (
+	tableArtifact     = stagingTable("harbor_import_artifact")
+	tableReference    = stagingTable("harbor_import_reference")
+	tableTag          = stagingTable("harbor_import_tag")
+	tableBlob         = stagingTable("harbor_import_blob")
+	tableArtifactBlob = stagingTable("harbor_import_artifact_blob")
+	tableProjectBlob  = stagingTable("harbor_import_project_blob")
+	tableAccessory    = stagingTable("harbor_import_accessory")
+)
+
+func stagingTable(name string) staging {
+	for _, t := range stagingTables {
+		if t.table == name {
+			return t
+		}
+	}
+	panic("harbordb: no staging table " + name)
+}

@@ -42,24 +42,32 @@ type ExistingProject struct {
 }
 
 // Inspect reads what exists of b. Run it in a read-only transaction.
-func Inspect(ctx context.Context, db DBTX, b *Batch) (*State, error) {
+func Inspect(ctx context.Context, db DBTX, rows Rows) (*State, error) {
 	st := &State{
 		Projects: map[string]ExistingProject{}, Repositories: map[string]int64{},
 		Artifacts: map[string]bool{}, Tags: map[string]string{}, Blobs: map[string]bool{}, ProjectBlobs: map[string]bool{},
 		QuotaPerProject: true, StoragePerProject: -1, DataMigrations: -1,
 	}
 	var projects, repos, digests, blobs []string
+	b := rows.small()
 	for _, p := range b.Projects {
 		projects = append(projects, p.Name)
 	}
 	for _, r := range b.Repositories {
 		repos = append(repos, r.Name)
 	}
-	for _, a := range b.Artifacts {
-		digests = append(digests, a.Digest)
+	column := func(t staging, c int, out *[]string) error {
+		*out = make([]string, 0, rows.count(t))
+		return each(rows, t, func(_ int, r []any) error {
+			*out = append(*out, r[c].(string))
+			return nil
+		})
 	}
-	for _, bl := range b.Blobs {
-		blobs = append(blobs, bl.Digest)
+	if err := column(tableArtifact, 2, &digests); err != nil {
+		return nil, err
+	}
+	if err := column(tableBlob, 0, &blobs); err != nil {
+		return nil, err
 	}
 	q := func(what, sql string, args []any, scan func(pgx.Rows) error) error {
 		rows, err := db.Query(ctx, sql, args...)

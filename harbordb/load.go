@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -37,12 +36,12 @@ func (c Counts) Total() int64 {
 // rolls back: either every row lands or none does. The staging tables are
 // dropped at commit. Errors raised by the guards (schema, conflicts, quota)
 // wrap ErrUnsupportedSchema, ErrConflict or ErrQuotaExceeded.
-func Load(ctx context.Context, tx pgx.Tx, s Schema, b *Batch, log *slog.Logger) (Counts, error) {
+func Load(ctx context.Context, tx pgx.Tx, s Schema, b Rows, log *slog.Logger) (Counts, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	var c Counts
-	if err := b.validate(); err != nil {
+	if err := validate(b); err != nil {
 		return c, err
 	}
 	for _, t := range append(append([]staging{}, stagingTables...), workTables...) {
@@ -51,10 +50,10 @@ func Load(ctx context.Context, tx pgx.Tx, s Schema, b *Batch, log *slog.Logger) 
 		}
 	}
 	for _, t := range stagingTables {
-		if t.n(b) == 0 {
+		if b.count(t) == 0 {
 			continue
 		}
-		n, err := tx.CopyFrom(ctx, pgx.Identifier{t.table}, t.columnNames(), &copySource{t: t, b: b, i: -1})
+		n, err := tx.CopyFrom(ctx, pgx.Identifier{t.table}, t.columnNames(), copySource{b.cursor(t)})
 		if err != nil {
 			return c, fmt.Errorf("loading %s: %w", t.table, err)
 		}
@@ -112,54 +111,8 @@ func interpret(err error) error {
 }
 
 // copySource streams one staging table's rows to COPY.
-type copySource struct {
-	t   staging
-	b   *Batch
-	i   int
-	row []any
-}
+type copySource struct{ c *cursor }
 
-func (c *copySource) Next() bool {
-	c.i++
-	if c.i >= c.t.n(c.b) {
-		return false
-	}
-	if c.row == nil {
-		c.row = make([]any, len(c.t.columns))
-	}
-	c.t.row(c.b, c.i, c.row)
-	return true
-}
-
-func (c *copySource) Values() ([]any, error) { return c.row, nil }
-func (c *copySource) Err() error             { return nil }
-
-// validate refuses values PostgreSQL text cannot hold (NUL bytes, invalid
-// UTF-8), naming the table, column and row.
-func (b *Batch) validate() error {
-	for _, t := range stagingTables {
-		err := t.each(b, func(_ int, row []any) error {
-			for i, v := range row {
-				s, ok := v.(string)
-				if !ok {
-					continue
-				}
-				var why string
-				switch {
-				case strings.IndexByte(s, 0) >= 0:
-					why = "a NUL byte"
-				case !utf8.ValidString(s):
-					why = "invalid UTF-8"
-				default:
-					continue
-				}
-				return fmt.Errorf("%w: %s.%s holds %s (row %q)", ErrInvalidValue, t.table, t.columns[i].name, why, fmt.Sprint(row[:min(3, len(row))]...))
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func (c copySource) Next() bool             { return c.c.next() }
+func (c copySource) Values() ([]any, error) { return c.c.r, nil }
+func (c copySource) Err() error             { return c.c.err }

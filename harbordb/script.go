@@ -22,8 +22,8 @@ type ScriptInfo struct {
 // rows Load would. It holds no ids: every key is resolved inside the script,
 // so applying it twice changes nothing the second time. Every value is a
 // quoted literal (QuoteLiteral); a NUL byte is refused with ErrInvalidValue.
-func WriteScript(w io.Writer, s Schema, b *Batch, info ScriptInfo) error {
-	if err := b.validate(); err != nil {
+func WriteScript(w io.Writer, s Schema, b Rows, info ScriptInfo) error {
+	if err := validate(b); err != nil {
 		return err
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
@@ -35,7 +35,7 @@ func WriteScript(w io.Writer, s Schema, b *Batch, info ScriptInfo) error {
 	}
 	p("-- Harbor schema version: %d (Harbor %s)\n", s.Version, s.Releases)
 	p("-- %d projects, %d repositories, %d artifacts, %d tags, %d blobs\n",
-		len(b.Projects), len(b.Repositories), len(b.Artifacts), len(b.Tags), len(b.Blobs))
+		len(b.small().Projects), len(b.small().Repositories), b.count(tableArtifact), b.count(tableTag), b.count(tableBlob))
 	p("--\n-- Place the files first (harbor-import --files-only), then apply in ONE transaction:\n")
 	p("--   psql -v ON_ERROR_STOP=1 -1 -f plan.sql\n")
 	p("--   docker exec -i harbor-db psql -U postgres -d registry -v ON_ERROR_STOP=1 -1 < plan.sql\n")
@@ -50,8 +50,8 @@ func WriteScript(w io.Writer, s Schema, b *Batch, info ScriptInfo) error {
 	}
 	for _, t := range stagingTables {
 		// INSERTs of up to 500 rows each.
-		n, cols := t.n(b), strings.Join(t.columnNames(), ", ")
-		_ = t.each(b, func(i int, row []any) error {
+		n, cols := b.count(t), strings.Join(t.columnNames(), ", ")
+		err := each(b, t, func(i int, row []any) error {
 			if i%500 == 0 {
 				p("\nINSERT INTO %s (%s) VALUES\n", t.table, cols)
 			}
@@ -69,6 +69,9 @@ func WriteScript(w io.Writer, s Schema, b *Batch, info ScriptInfo) error {
 			}
 			return nil
 		})
+		if err != nil {
+			return err
+		}
 	}
 	for _, st := range steps(s) {
 		p("\n-- %s\n%s;\n", st.name, st.sql)

@@ -218,6 +218,20 @@ func TestHostileLiterals(t *testing.T) {
 		checkHostile(t, conn, cases)
 	})
 
+	t.Run("load from a spool", func(t *testing.T) {
+		dsn := srv.harborDB(t)
+		conn := connect(t, dsn)
+		sp := spoolOf(t, b, 5)
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			_, err := harbordb.Load(ctx, tx, schema, sp, nil)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		checkHostile(t, conn, cases)
+	})
+
 	t.Run("NUL refused by Load", func(t *testing.T) {
 		dsn := srv.harborDB(t)
 		conn := connect(t, dsn)
