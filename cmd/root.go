@@ -41,7 +41,7 @@ type importFlags struct {
 	noProgress, noVerify                bool
 	includeUntagged                     bool
 	harborYML                           string
-	memoryLimit                         string
+	memoryLimit, tempDir                string
 }
 
 const rootExample = `  # Import a tarball of a registry storage (tar -cpf docker.tar docker) into Harbor:
@@ -116,6 +116,7 @@ Run it in a maintenance window, after a backup of the database and data volume.`
 	fl.BoolVar(&f.noProgress, "no-progress", false, "no progress display, even on a terminal")
 	fl.StringVar(&f.harborYML, "harbor-yml", "", harborYMLUsage)
 	fl.StringVar(&f.memoryLimit, "memory-limit", defaultMemoryLimit, "soft limit of the Go heap, e.g. 512MiB: near it the garbage collector works harder instead of growing the heap (nothing fails); 0 for none; GOMEMLIMIT wins unless this flag is given")
+	fl.StringVar(&f.tempDir, "temp-dir", "", "where the planned rows wait until they are written (tens of MB for 50,000 tags; unlinked at once, gone when the run ends); default $TMPDIR or /tmp")
 	fl.BoolVar(&f.noVerify, "no-verify", false, "skip the check of the imported repositories against Harbor's storage after the import")
 	c.AddCommand(newVersionCmd())
 	c.AddCommand(newVerifyCmd())
@@ -157,7 +158,7 @@ func runImport(cmd *cobra.Command, f *importFlags) error {
 		Source: f.src, HarborData: f.harborData, DSN: f.db, DefaultProject: f.defaultProject,
 		Public: f.public, Include: f.include, Exclude: f.exclude, SkipInvalid: f.skipInvalid,
 		OverwriteTags: f.overwrite, IgnoreQuota: f.ignoreQuota, IncludeUntagged: f.includeUntagged, Verify: f.verify,
-		DryRun: f.dryRun, FilesOnly: f.filesOnly, NoVerify: f.noVerify, SchemaVersion: f.schemaVersion, Version: Version,
+		DryRun: f.dryRun, FilesOnly: f.filesOnly, NoVerify: f.noVerify, TempDir: f.tempDir, SchemaVersion: f.schemaVersion, Version: Version,
 	}
 	if f.output != "text" && f.output != "json" {
 		return fmt.Errorf("--output must be text or json, not %q", f.output)

@@ -55,39 +55,62 @@ func (s *dirSource) scan(ctx context.Context, inv *inventory, env scanEnv) error
 	if err != nil {
 		return fmt.Errorf("reading source: %w", err)
 	}
-	results := make([][]foundLink, len(tops))
-	errs := make([]error, len(tops))
+	// Workers walk the top-level directories; this goroutine merges their
+	// links in directory order (so the first error and the inventory do
+	// not depend on scheduling), each as soon as it and those before it
+	// are done, so only the walks finished out of order wait in memory.
+	type result struct {
+		links []foundLink
+		err   error
+	}
+	ready := make([]chan result, len(tops))
+	for i := range ready {
+		ready[i] = make(chan result, 1)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel: workers stop early on an error
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var done atomic.Int64
 	work := make(chan int)
-	var wg sync.WaitGroup
 	for range min(scanWorkers, len(tops)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range work {
 				if ctx.Err() != nil {
-					errs[i] = ctx.Err()
+					ready[i] <- result{err: ctx.Err()}
 					continue
 				}
-				results[i], errs[i] = s.walkRepos(filepath.Join(repos, tops[i].Name()))
-				if n := done.Add(int64(len(results[i]))); env.progress != nil {
+				links, err := s.walkRepos(filepath.Join(repos, tops[i].Name()))
+				if n := done.Add(int64(len(links))); env.progress != nil {
 					env.progress(int(n), 0)
 				}
+				ready[i] <- result{links, err}
 			}
 		}()
 	}
-	for i := range tops {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	// Merge in directory order, so the first error and the inventory do not
-	// depend on scheduling.
-	for i := range tops {
-		if errs[i] != nil {
-			return errs[i]
+	go func() {
+		defer close(work)
+		for i := range tops {
+			select {
+			case work <- i:
+			case <-ctx.Done():
+				return
+			}
 		}
-		for _, l := range results[i] {
+	}()
+	for i := range tops {
+		var r result
+		select {
+		case r = <-ready[i]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if r.err != nil {
+			return r.err
+		}
+		for _, l := range r.links {
 			if err := inv.addLink(l.path, l.spec, l.data); err != nil {
 				return err
 			}
@@ -216,11 +239,55 @@ const prefetchWorkers = 8
 // past it the prefetcher still warms the page cache but keeps nothing.
 const prefetchBudget = 16 << 20
 
+// prefetchWindow is how many tags past the repository being planned the
+// prefetcher may go: far enough to keep the disk busy, near enough that
+// what it learns is used (and dropped) soon, whatever the storage's size.
+const prefetchWindow = 512
+
+// window lets a producer run at most a given distance ahead of a consumer.
+type window struct {
+	mu      sync.Mutex
+	cond    sync.Cond
+	allowed int
+	stopped bool
+}
+
+func newWindow(size int) *window {
+	w := &window{allowed: size}
+	w.cond.L = &w.mu
+	return w
+}
+
+// wait blocks until item i is within the window, false once stopped.
+func (w *window) wait(i int) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i >= w.allowed && !w.stopped {
+		w.cond.Wait()
+	}
+	return !w.stopped
+}
+
+// advance moves the window n items on.
+func (w *window) advance(n int) {
+	w.mu.Lock()
+	w.allowed += n
+	w.mu.Unlock()
+	w.cond.Broadcast()
+}
+
+func (w *window) stop() {
+	w.mu.Lock()
+	w.stopped = true
+	w.mu.Unlock()
+	w.cond.Broadcast()
+}
+
 // prefetched is what the prefetcher learnt: regular blob files' sizes
-// (keyed by the sha256 itself: a 50,000-tag storage has ~170,000 blobs, and
-// a map of digest strings held 30 MB during planning) and small JSON blobs'
-// content (each handed out once).
+// (keyed by the sha256 itself) and small JSON blobs' content, each handed
+// out once (the plan keeps what it was told).
 type prefetched struct {
+	win     *window
 	mu      sync.Mutex
 	sizes   map[[32]byte]int64 // under mu
 	seen    map[[32]byte]bool  // manifests visited; under mu
@@ -236,6 +303,7 @@ func (p *prefetched) size(d digest.Digest) (int64, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	size, ok := p.sizes[k]
+	delete(p.sizes, k)
 	return size, ok
 }
 
@@ -270,6 +338,14 @@ func (p *prefetched) firstVisit(d digest.Digest) bool {
 	return true
 }
 
+// startRepo tells the prefetcher that the planner starts a repository of
+// tags tags (in inventory.sortedRepos order).
+func (s *dirSource) startRepo(tags int) {
+	if w := s.pre.win; w != nil {
+		w.advance(tags)
+	}
+}
+
 func (p *prefetched) take(d digest.Digest) []byte {
 	v, ok := p.content.LoadAndDelete(d)
 	if !ok {
@@ -286,6 +362,8 @@ func (p *prefetched) take(d digest.Digest) []byte {
 // the planner, which reports it.
 func (s *dirSource) prefetch(ctx context.Context, inv *inventory) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
+	win := newWindow(prefetchWindow)
+	s.pre.win = win
 	work := make(chan digest.Digest, prefetchWorkers)
 	var wg sync.WaitGroup
 	for range prefetchWorkers {
@@ -299,9 +377,13 @@ func (s *dirSource) prefetch(ctx context.Context, inv *inventory) (stop func()) 
 	}
 	go func() {
 		defer close(work)
+		i := 0
 		for _, r := range inv.sortedRepos() {
 			links := inv.repos[r]
 			for _, t := range sortedTags(links.tags) {
+				if i++; !win.wait(i) {
+					return
+				}
 				select {
 				case work <- links.tags[t]:
 				case <-ctx.Done():
@@ -312,6 +394,7 @@ func (s *dirSource) prefetch(ctx context.Context, inv *inventory) (stop func()) 
 	}()
 	return func() {
 		cancel()
+		win.stop()
 		wg.Wait()
 		// The plan holds what the placement needs; a 50,000-tag storage's
 		// sizes would otherwise stay for the whole import (dirSource.stat

@@ -15,7 +15,10 @@ import (
 
 // plan is everything an import will do, computed before anything is written.
 type plan struct {
-	batch harbordb.Batch
+	// batch holds the rows; the planner spools each repository's to disk
+	// once the repository is planned (endRepo), so a plan's memory does
+	// not grow with its rows.
+	batch *harbordb.Spool
 	// blobs to place, by digest, in first-use order (blobOrder).
 	blobs     map[digest.Digest]*planBlob
 	blobOrder []digest.Digest
@@ -40,6 +43,8 @@ type plan struct {
 }
 
 type planBlob struct {
+	// id is the blob's position in blobOrder.
+	id uint32
 	// digest is the one copy of the digest string the plan's rows and
 	// links share (manifests repeat it; a 50,000-tag plan holds ~1M uses).
 	digest digest.Digest
@@ -162,9 +167,14 @@ type planner struct {
 	flavor flavor
 	br     blobReader
 	p      *plan
-	nodes  map[string]*artNode // by "targetRepo@digest"
-	// nodeKeys are nodes' keys in the order they were added (for rollbackTo).
-	nodeKeys []string
+	// nodes holds the artifacts planned, by target repository and digest.
+	// Only the repository being planned needs them: the others' are
+	// dropped, except for a target that several source repositories feed
+	// ("app" and "library/app"; sharedTargets).
+	nodes         map[string]map[digest.Digest]*artNode
+	sharedTargets map[string]bool
+	// nodeKeys are the digests added to nodes[repo] in order (for rollbackTo).
+	nodeKeys []digest.Digest
 	// accessories holds the accessory rows' keys planned, accessoryKeys in order.
 	accessories   map[string]bool
 	accessoryKeys []string
@@ -172,6 +182,9 @@ type planner struct {
 	failed map[string]bool
 	// repoLinks holds the links planned for the repository being planned.
 	repoLinks map[linkKey]bool
+	// projectBlobs holds, per project, the ids of the blobs it has a
+	// project_blob row for.
+	projectBlobs map[string]map[uint32]struct{}
 	// strs holds one copy of each media type and artifact type: every
 	// manifest decoded repeats them (intern).
 	strs map[string]string
@@ -208,9 +221,17 @@ type refError struct {
 func (e *refError) Error() string { return e.err.Error() }
 func (e *refError) Unwrap() error { return e.err }
 
-func newPlan() *plan {
-	return &plan{blobs: map[digest.Digest]*planBlob{}, projects: map[string]bool{}}
+// newPlan returns an empty plan whose rows spool to files in dir (the
+// system's temporary directory when ""); close releases them.
+func newPlan(dir string) (*plan, error) {
+	rows, err := harbordb.NewSpool(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &plan{batch: rows, blobs: map[digest.Digest]*planBlob{}, projects: map[string]bool{}}, nil
 }
+
+func (p *plan) close() { p.batch.Close() }
 
 // build plans the import of every selected repository of inv.
 func (pl *planner) build(ctx context.Context, inv *inventory) error {
@@ -219,12 +240,32 @@ func (pl *planner) build(ctx context.Context, inv *inventory) error {
 		return err
 	}
 	p := pl.p
-	projectBlobs := map[string]map[digest.Digest]bool{}
+	pl.nodes, pl.sharedTargets = map[string]map[digest.Digest]*artNode{}, map[string]bool{}
+	seenTarget := map[string]bool{}
+	for src := range inv.repos {
+		target, _ := targetName(src, pl.opts.defaultProject())
+		pl.sharedTargets[target] = seenTarget[target]
+		seenTarget[target] = true
+	}
+	for target, shared := range pl.sharedTargets {
+		if !shared {
+			delete(pl.sharedTargets, target)
+		}
+	}
 	for _, src := range inv.sortedRepos() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		for target := range pl.nodes {
+			if !pl.sharedTargets[target] {
+				delete(pl.nodes, target)
+			}
+		}
+		pl.nodeKeys = pl.nodeKeys[:0]
 		links := inv.repos[src]
+		if r, ok := pl.br.src.(interface{ startRepo(tags int) }); ok {
+			r.startRepo(len(links.tags))
+		}
 		if !sel.selected(src) {
 			p.excluded = append(p.excluded, src)
 			continue
@@ -286,6 +327,7 @@ func (pl *planner) build(ctx context.Context, inv *inventory) error {
 			}
 		}
 		if sum.Tags == 0 && sum.Artifacts == 0 {
+			p.batch.Discard() // nothing of it was kept (resolveRef rolls back)
 			continue
 		}
 		p.repos = append(p.repos, sum)
@@ -293,40 +335,55 @@ func (pl *planner) build(ctx context.Context, inv *inventory) error {
 		if !p.projects[project] {
 			p.projects[project] = true
 			p.batch.Projects = append(p.batch.Projects, harbordb.Project{Name: project, Public: pl.opts.Public})
-			projectBlobs[project] = map[digest.Digest]bool{}
+		}
+		if err := pl.endRepo(project); err != nil {
+			return err
 		}
 	}
-	// project_blob rows: every blob of every artifact of the project (harbor-facts §2.11).
-	repoProject := map[string]string{}
-	for _, r := range p.batch.Repositories {
-		repoProject[r.Name] = r.Project
-	}
-	manifestBlobs := map[string][]string{}
-	for _, ab := range p.batch.ArtifactBlobs {
-		manifestBlobs[ab.ArtifactDigest] = append(manifestBlobs[ab.ArtifactDigest], ab.BlobDigest)
-	}
-	for _, a := range p.batch.Artifacts {
-		proj, ok := repoProject[a.Repository]
-		if !ok {
-			continue
-		}
-		for _, b := range manifestBlobs[a.Digest] {
-			if !projectBlobs[proj][digest.Digest(b)] {
-				projectBlobs[proj][digest.Digest(b)] = true
-				p.batch.ProjectBlobs = append(p.batch.ProjectBlobs, harbordb.ProjectBlob{Project: proj, BlobDigest: b})
-			}
-		}
-	}
-	// Keep only rows of repositories that made it into the plan.
-	p.batch.Artifacts = filter(p.batch.Artifacts, func(a harbordb.Artifact) bool { _, ok := repoProject[a.Repository]; return ok })
-	p.batch.Accessories = filter(p.batch.Accessories, func(a harbordb.Accessory) bool { _, ok := repoProject[a.Repository]; return ok })
-	pl.warn()
-	for _, d := range p.blobOrder {
+	// Blob rows last: a blob's content type is the last manifest's that
+	// references it (harbor-facts §2.9).
+	for i, d := range p.blobOrder {
 		b := p.blobs[d]
 		p.batch.Blobs = append(p.batch.Blobs, harbordb.Blob{Digest: d.String(), ContentType: b.contentType, Size: b.size})
 		p.totalSize += b.size
+		if i%4096 == 4095 {
+			if err := p.batch.Flush(); err != nil {
+				return err
+			}
+		}
 	}
-	return nil
+	if err := p.batch.Flush(); err != nil {
+		return err
+	}
+	return pl.warn()
+}
+
+// endRepo adds the project_blob rows of the repository just planned, every
+// blob of its artifacts that the project has no row for yet (harbor-facts
+// §2.11), and spools the repository's rows.
+func (pl *planner) endRepo(project string) error {
+	p := pl.p
+	seen := pl.projectBlobs[project]
+	if seen == nil {
+		if pl.projectBlobs == nil {
+			pl.projectBlobs = map[string]map[uint32]struct{}{}
+		}
+		seen = map[uint32]struct{}{}
+		pl.projectBlobs[project] = seen
+	}
+	// Artifact blob rows follow their artifacts' order: the same first
+	// uses as walking the artifacts.
+	for _, ab := range p.batch.ArtifactBlobs {
+		b := p.blobs[digest.Digest(ab.BlobDigest)]
+		if b == nil {
+			continue // every digest an artifact_blob row names is a blob of the plan
+		}
+		if _, ok := seen[b.id]; !ok {
+			seen[b.id] = struct{}{}
+			p.batch.ProjectBlobs = append(p.batch.ProjectBlobs, harbordb.ProjectBlob{Project: project, BlobDigest: b.digest.String()})
+		}
+	}
+	return p.batch.Flush()
 }
 
 // problem records a reference that cannot be imported: skipped with
@@ -345,7 +402,7 @@ func (pl *planner) problem(pr Problem) {
 // returns the node and how many artifacts it added.
 func (pl *planner) resolveRef(ctx context.Context, src, target, project, tag string, d digest.Digest, reached map[digest.Digest]bool) (*artNode, int, bool) {
 	before := len(pl.p.batch.Artifacts)
-	mark := pl.mark()
+	mark := pl.mark(target)
 	node, err := pl.resolve(ctx, target, project, d, reached)
 	if err != nil {
 		pl.rollbackTo(mark)
@@ -388,7 +445,7 @@ func (pl *planner) referrers(ctx context.Context, src, target, project string, r
 	for progress := true; progress; {
 		progress = false
 		for _, d := range sortedDigests(keys(subjects)) {
-			if reached[d] || pl.nodes[target+"@"+subjects[d].String()] == nil {
+			if reached[d] || pl.nodes[target][subjects[d]] == nil {
 				continue
 			}
 			if pl.flavor.version < 110 {
@@ -418,7 +475,7 @@ func keys[K comparable, V any](m map[K]V) map[K]bool {
 
 // warn adds the plan's warnings: what cannot be reproduced exactly or
 // will not survive Harbor's garbage collection.
-func (pl *planner) warn() {
+func (pl *planner) warn() error {
 	p := pl.p
 	v := pl.flavor.version
 	if n := len(p.schema1); n > 0 {
@@ -437,34 +494,41 @@ func (pl *planner) warn() {
 		p.warnings = append(p.warnings, fmt.Sprintf("%d OCI referrers (signatures, SBOMs: manifests with a subject) of imported artifacts were not imported: Harbor %s has no referrers support (it came with 2.8), so a push leaves them untagged and its garbage collection deletes them; --include-untagged imports them as plain untagged artifacts", p.oldReferrers, harbordb.ReleasesOf(v)))
 	}
 	if v == 120 {
-		for _, a := range p.batch.Accessories {
-			if a.Source == "local" {
-				p.warnings = append(p.warnings, "schema 120 covers Harbor 2.9.0–2.9.5: accessories are written as 2.9.2+ writes them (2.9.0–2.9.1 did not back-fill subject ids of accessories pushed before their subject)")
-				break
-			}
+		local := false
+		err := harbordb.Each(p.batch, func(a harbordb.Accessory) error {
+			local = local || a.Source == "local"
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if local {
+			p.warnings = append(p.warnings, "schema 120 covers Harbor 2.9.0–2.9.5: accessories are written as 2.9.2+ writes them (2.9.0–2.9.1 did not back-fill subject ids of accessories pushed before their subject)")
 		}
 	}
 	if len(p.untaggedImported) == 0 {
-		return
+		return nil
 	}
 	safe := map[string]bool{}
-	for _, t := range p.batch.Tags {
-		safe[t.Repository+"@"+t.Digest] = true
+	err := harbordb.Each(p.batch, func(t harbordb.Tag) error { safe[t.Repository+"@"+t.Digest] = true; return nil })
+	if err == nil {
+		err = harbordb.Each(p.batch, func(r harbordb.ArtifactReference) error { safe[r.Repository+"@"+r.ChildDigest] = true; return nil })
 	}
-	for _, r := range p.batch.References {
-		safe[r.Repository+"@"+r.ChildDigest] = true
-	}
-	if v >= 80 {
+	if err == nil && v >= 80 {
 		subjects := map[string]bool{}
-		for _, a := range p.batch.Artifacts {
-			subjects[a.Repository+"@"+a.Digest] = true
+		err = harbordb.Each(p.batch, func(a harbordb.Artifact) error { subjects[a.Repository+"@"+a.Digest] = true; return nil })
+		if err == nil {
+			err = harbordb.Each(p.batch, func(a harbordb.Accessory) error {
+				// Before 2.8 the row needs its subject (harbor-facts §2.13).
+				if v >= 110 || subjects[a.Repository+"@"+a.SubjectDigest] {
+					safe[a.Repository+"@"+a.Digest] = true
+				}
+				return nil
+			})
 		}
-		for _, a := range p.batch.Accessories {
-			// Before 2.8 the row needs its subject (harbor-facts §2.13).
-			if v >= 110 || subjects[a.Repository+"@"+a.SubjectDigest] {
-				safe[a.Repository+"@"+a.Digest] = true
-			}
-		}
+	}
+	if err != nil {
+		return err
 	}
 	var exposed []string
 	for _, u := range p.untaggedImported {
@@ -477,16 +541,7 @@ func (pl *planner) warn() {
 		msg += fmt.Sprintf("; %d of them are neither index children nor accessories, so Harbor's garbage collection with \"delete untagged\" deletes them (harbor-facts §6), e.g. %s", len(exposed), exposed[0])
 	}
 	p.warnings = append(p.warnings, msg)
-}
-
-func filter[T any](in []T, keep func(T) bool) []T {
-	out := in[:0]
-	for _, v := range in {
-		if keep(v) {
-			out = append(out, v)
-		}
-	}
-	return out
+	return nil
 }
 
 func sortedDigests(m map[digest.Digest]bool) []digest.Digest {
@@ -502,12 +557,13 @@ func sortedDigests(m map[digest.Digest]bool) []digest.Digest {
 // Everything a reference adds is appended, so a mark is a set of lengths
 // (constant time, whatever the plan's size).
 type planMark struct {
+	repo                                                              string
 	arts, refs, abs, links, blobOrder, nodeKeys, accessories, schema1 int
 }
 
-func (pl *planner) mark() planMark {
+func (pl *planner) mark(repo string) planMark {
 	p := pl.p
-	return planMark{len(p.batch.Artifacts), len(p.batch.References), len(p.batch.ArtifactBlobs), len(p.links), len(p.blobOrder),
+	return planMark{repo, len(p.batch.Artifacts), len(p.batch.References), len(p.batch.ArtifactBlobs), len(p.links), len(p.blobOrder),
 		len(pl.nodeKeys), len(pl.accessoryKeys), len(p.schema1)}
 }
 
@@ -525,7 +581,7 @@ func (pl *planner) rollbackTo(m planMark) {
 	}
 	p.blobOrder = p.blobOrder[:m.blobOrder]
 	for _, k := range pl.nodeKeys[m.nodeKeys:] {
-		delete(pl.nodes, k)
+		delete(pl.nodes[m.repo], k)
 	}
 	pl.nodeKeys = pl.nodeKeys[:m.nodeKeys]
 	for _, k := range pl.accessoryKeys[m.accessories:] {
@@ -540,7 +596,7 @@ func (pl *planner) rollbackTo(m planMark) {
 func (pl *planner) addBlob(d digest.Digest, size int64, contentType string, file, fromHarbor bool) digest.Digest {
 	b := pl.p.blobs[d]
 	if b == nil {
-		b = &planBlob{digest: d, size: size}
+		b = &planBlob{id: uint32(len(pl.p.blobOrder)), digest: d, size: size}
 		pl.p.blobs[d] = b
 		pl.p.blobOrder = append(pl.p.blobOrder, d)
 	}
@@ -549,6 +605,15 @@ func (pl *planner) addBlob(d digest.Digest, size int64, contentType string, file
 	b.file = b.file || file
 	b.fromHarbor = b.fromHarbor || fromHarbor
 	return b.digest
+}
+
+// size is blobReader.size, answered by the plan for a blob with data it
+// holds already (shared layers are looked up once).
+func (pl *planner) size(d digest.Digest) (size int64, ok, inHarbor bool, err error) {
+	if b := pl.p.blobs[d]; b != nil && b.file {
+		return b.size, true, b.fromHarbor, nil
+	}
+	return pl.br.size(d)
 }
 
 // canonical returns the plan's copy of digest d, or d when d is no blob of
@@ -583,13 +648,14 @@ func (pl *planner) addLink(kind regpath.Kind, repo string, d digest.Digest) erro
 // subject also gets the accessory row Harbor's subject middleware writes
 // (2.8+, harbor-facts §2.13).
 func (pl *planner) resolve(ctx context.Context, repo, project string, d digest.Digest, reached map[digest.Digest]bool) (*artNode, error) {
-	key := repo + "@" + d.String()
-	if n := pl.nodes[key]; n != nil {
+	nodes := pl.nodes[repo]
+	if n := nodes[d]; n != nil {
 		reached[d] = true
 		return n, nil
 	}
-	if pl.nodes == nil {
-		pl.nodes = map[string]*artNode{}
+	if nodes == nil {
+		nodes = map[digest.Digest]*artNode{}
+		pl.nodes[repo] = nodes
 	}
 	m, inHarbor, err := pl.readManifest(ctx, d)
 	if err != nil {
@@ -627,7 +693,7 @@ func (pl *planner) resolve(ctx context.Context, repo, project string, d digest.D
 			node.size = 0
 		}
 		for _, desc := range m.references() {
-			size, ok, inH, err := pl.br.size(desc.Digest)
+			size, ok, inH, err := pl.size(desc.Digest)
 			if err != nil {
 				return nil, err
 			}
@@ -649,7 +715,7 @@ func (pl *planner) resolve(ctx context.Context, repo, project string, d digest.D
 			if i == 0 {
 				what = "config"
 			}
-			size, ok, inH, err := pl.br.size(desc.Digest)
+			size, ok, inH, err := pl.size(desc.Digest)
 			if err != nil {
 				return nil, err
 			}
@@ -712,8 +778,8 @@ func (pl *planner) resolve(ctx context.Context, repo, project string, d digest.D
 	if m.Subject != nil && pl.flavor.version >= 110 {
 		pl.addAccessory(repo, node, m.Subject.Digest, pl.flavor.subjectAccessoryType(m), "local")
 	}
-	pl.nodes[key] = node
-	pl.nodeKeys = append(pl.nodeKeys, key)
+	nodes[d] = node
+	pl.nodeKeys = append(pl.nodeKeys, d)
 	reached[d] = true
 	return node, nil
 }
@@ -723,7 +789,7 @@ func (pl *planner) readManifest(ctx context.Context, d digest.Digest) (m *manife
 	if err := d.Validate(); err != nil {
 		return nil, false, &refError{"bad-manifest", fmt.Errorf("bad digest %q: %w", d, err)}
 	}
-	_, ok, inHarbor, err := pl.br.size(d)
+	_, ok, inHarbor, err := pl.size(d)
 	if err != nil {
 		return nil, false, err
 	}
@@ -757,7 +823,7 @@ func (pl *planner) configInput(ctx context.Context, m *manifest) abstractInput {
 		if err := d.Validate(); err != nil {
 			return nil, false, nil
 		}
-		_, ok, _, err := pl.br.size(d)
+		_, ok, _, err := pl.size(d)
 		if err != nil || !ok {
 			return nil, false, err
 		}

@@ -156,15 +156,15 @@ func (r *Report) WriteText(w io.Writer) {
 	p("Time: %.1fs\n", r.DurationSeconds)
 }
 
-func (r *Report) fill(p *plan, st *harbordb.State) {
+func (r *Report) fill(p *plan, st *harbordb.State) error {
 	r.Repositories = p.repos
 	r.UntaggedSkipped = p.untagged
 	r.Excluded = p.excluded
 	r.Skipped = p.skipped
 	r.Problems = p.problems
 	r.Warnings = append(r.Warnings, p.warnings...)
-	r.Artifacts = len(p.batch.Artifacts)
-	r.Tags = len(p.batch.Tags)
+	r.Artifacts = harbordb.Count[harbordb.Artifact](p.batch)
+	r.Tags = harbordb.Count[harbordb.Tag](p.batch)
 	r.Blobs.Total = len(p.blobs)
 	r.Blobs.Bytes = p.totalSize
 	byProject := map[string]*ProjectReport{}
@@ -188,7 +188,8 @@ func (r *Report) fill(p *plan, st *harbordb.State) {
 	}
 	sort.Slice(r.Projects, func(i, j int) bool { return r.Projects[i].Name < r.Projects[j].Name })
 	if st != nil {
-		for _, t := range p.batch.Tags {
+		// Reading the plan's own spool back fails only with the disk.
+		return harbordb.Each(p.batch, func(t harbordb.Tag) error {
 			switch d, ok := st.Tags[t.Repository+":"+t.Name]; {
 			case !ok:
 				r.NewTags++
@@ -197,8 +198,10 @@ func (r *Report) fill(p *plan, st *harbordb.State) {
 			default:
 				r.Conflicts = append(r.Conflicts, fmt.Sprintf("%s:%s is %s in Harbor, %s in the source", t.Repository, t.Name, d, t.Digest))
 			}
-		}
+			return nil
+		})
 	}
+	return nil
 }
 
 // problemsError summarises problems as one error.

@@ -201,23 +201,30 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 	if d, ok := src.(*dirSource); ok {
 		stopPrefetch = d.prefetch(ctx, inv)
 	}
-	pl := &planner{opts: &opts, flavor: flavorOf(schema.Version), p: newPlan(), br: blobReader{src: src, inHarbor: inHarbor, readHarbor: readHarbor}}
+	p, err := newPlan(opts.TempDir)
+	if err != nil {
+		stopPrefetch()
+		return rep, err
+	}
+	defer p.close()
+	pl := &planner{opts: &opts, flavor: flavorOf(schema.Version), p: p, br: blobReader{src: src, inHarbor: inHarbor, readHarbor: readHarbor}}
 	err = pl.build(ctx, inv)
 	stopPrefetch()
 	if err != nil {
 		return rep, err
 	}
-	p := pl.p
 	p.batch.Settings = harbordb.Settings{Username: opts.Username, OverwriteTags: opts.OverwriteTags, IgnoreQuota: opts.IgnoreQuota}
 
 	var state *harbordb.State
 	if conn != nil {
-		state, err = inspect(ctx, conn, &p.batch)
+		state, err = inspect(ctx, conn, p.batch)
 		if err != nil {
 			return rep, err
 		}
 	}
-	rep.fill(p, state)
+	if err := rep.fill(p, state); err != nil {
+		return rep, err
+	}
 	if state != nil && state.DataMigrations >= 0 && state.DataMigrations < 30 && schema.Version >= 40 && schema.Version <= 111 {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("data_migrations.version is %d: Harbor core %s re-reads every artifact from the registry at its next start and rewrites its metadata (harbor-facts §3.3); the imported rows will be rewritten the same way a push's would", state.DataMigrations, schema.Releases))
 	}
@@ -261,7 +268,7 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 		rep.Blobs.Method = methodName(src, opts.Strategy)
 		if opts.SQLOut != nil {
 			info := harbordb.ScriptInfo{Source: rep.Source, Generated: time.Now(), Version: opts.Version}
-			if err := harbordb.WriteScript(opts.SQLOut, schema, &p.batch, info); err != nil {
+			if err := harbordb.WriteScript(opts.SQLOut, schema, p.batch, info); err != nil {
 				return rep, fmt.Errorf("writing SQL script: %w", err)
 			}
 			rep.SQLWritten = true
@@ -284,7 +291,7 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 		loadDone chan struct{}
 	)
 	if !opts.FilesOnly {
-		opts.progress("database", 0, int64(len(p.batch.Artifacts)), "artifacts")
+		opts.progress("database", 0, int64(harbordb.Count[harbordb.Artifact](p.batch)), "artifacts")
 		if tx, err = conn.Begin(ctx); err != nil {
 			return rep, fmt.Errorf("starting the transaction: %w", err)
 		}
@@ -292,7 +299,7 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 		loadDone = make(chan struct{})
 		go func() {
 			defer close(loadDone)
-			counts, loadErr = harbordb.Load(ctx, tx, schema, &p.batch, log)
+			counts, loadErr = harbordb.Load(ctx, tx, schema, p.batch, log)
 			if loadErr != nil {
 				stopPlacing() // no point placing files for rows that will not land
 			}
@@ -328,7 +335,8 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 		}
 		return rep, fmt.Errorf("writing rows (rolled back; the files placed by this run were removed): %w", loadErr)
 	}
-	opts.progress("database", int64(len(p.batch.Artifacts)), int64(len(p.batch.Artifacts)), "artifacts")
+	arts := int64(harbordb.Count[harbordb.Artifact](p.batch))
+	opts.progress("database", arts, arts, "artifacts")
 	*committed = true
 	rep.Rows = &counts
 	failpoint(ctx, "committed")
@@ -350,7 +358,7 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 	return rep, nil
 }
 
-func inspect(ctx context.Context, conn *pgx.Conn, b *harbordb.Batch) (*harbordb.State, error) {
+func inspect(ctx context.Context, conn *pgx.Conn, b harbordb.Rows) (*harbordb.State, error) {
 	var st *harbordb.State
 	err := pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var err error
@@ -502,17 +510,16 @@ func quotaCheck(p *plan, st *harbordb.State, ignore bool) error {
 	if ignore {
 		return nil
 	}
-	size := map[string]int64{}
-	for _, b := range p.batch.Blobs {
-		if b.ContentType != mtForeignLayer {
-			size[b.Digest] = b.Size
-		}
-	}
 	growth := map[string]int64{}
-	for _, pb := range p.batch.ProjectBlobs {
-		if !st.ProjectBlobs[pb.Project+"\x00"+pb.BlobDigest] {
-			growth[pb.Project] += size[pb.BlobDigest]
+	err := harbordb.Each(p.batch, func(pb harbordb.ProjectBlob) error {
+		b := p.blobs[digest.Digest(pb.BlobDigest)]
+		if b != nil && b.contentType != mtForeignLayer && !st.ProjectBlobs[pb.Project+"\x00"+pb.BlobDigest] {
+			growth[pb.Project] += b.size
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	var over []string
 	for _, pr := range p.batch.Projects {
