@@ -3,6 +3,7 @@ package importer
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/harbor-import/harbor-import/internal/regpath"
 	"github.com/opencontainers/go-digest"
@@ -42,7 +43,9 @@ func (inv *inventory) addLink(rel string, spec regpath.Spec, b []byte) error {
 	inv.linkFiles++
 	switch spec.Kind {
 	case regpath.TagCurrentLink:
-		inv.repo(spec.Repo).tags[spec.Tag] = d
+		// The tag is cut from the link's path: a copy keeps the path
+		// from staying in memory with it.
+		inv.repo(spec.Repo).tags[strings.Clone(spec.Tag)] = d
 	case regpath.RevisionLink:
 		if d != spec.Digest {
 			return fmt.Errorf("%w: link file %s holds %s, not the digest its path names", ErrCorruptSource, rel, d)

@@ -19,11 +19,12 @@ type plan struct {
 	// once the repository is planned (endRepo), so a plan's memory does
 	// not grow with its rows.
 	batch *harbordb.Spool
-	// blobs to place, by digest, in first-use order (blobOrder).
-	blobs     map[digest.Digest]*planBlob
-	blobOrder []digest.Digest
-	// links to place, each once, in first-use order.
-	links []planLink
+	// blobs of the rows, to place where they have data, in first-use order.
+	blobs blobTable
+	// links to place, each once, in first-use order; linkRepos are their
+	// repositories' names.
+	links     []planLink
+	linkRepos []string
 
 	// Report material.
 	repos    []RepoSummary
@@ -42,36 +43,25 @@ type plan struct {
 	totalSize    int64
 }
 
-type planBlob struct {
-	// id is the blob's position in blobOrder.
-	id uint32
-	// digest is the one copy of the digest string the plan's rows and
-	// links share (manifests repeat it; a 50,000-tag plan holds ~1M uses).
-	digest digest.Digest
-	size   int64
-	// file is false for foreign layers and empty configs the source does
-	// not hold: a blob row without data, as a push leaves it.
-	file        bool
-	contentType string
-	fromHarbor  bool // Harbor's storage already holds the data
-}
-
-// planLink is a link file to place; its path is computed when it is staged
-// (regpath.For), so the plan holds no path strings.
+// planLink is a link file to place (12 bytes: a 50,000-tag plan has
+// ~180,000); its path is computed when it is staged (planLink.rel).
 type planLink struct {
-	repo   string // target repository, shared with its rows
-	kind   regpath.Kind
-	target digest.Digest
+	repo uint32 // index in plan.linkRepos
+	blob uint32 // id in plan.blobs
+	kind uint8  // regpath.Kind
 }
 
-func (l planLink) rel() (string, error) {
-	return regpath.For(regpath.Spec{Kind: l.kind, Repo: l.repo, Digest: l.target})
+// rel is the link's path relative to the v2 root, and its target.
+func (p *plan) rel(l planLink) (string, digest.Digest, error) {
+	d := p.blobs.digest(l.blob)
+	rel, err := regpath.For(regpath.Spec{Kind: regpath.Kind(l.kind), Repo: p.linkRepos[l.repo], Digest: d})
+	return rel, d, err
 }
 
 // linkKey identifies a link within one repository.
 type linkKey struct {
-	kind   regpath.Kind
-	target digest.Digest
+	kind regpath.Kind
+	blob uint32
 }
 
 // Problem is one reason a reference cannot be imported as it is.
@@ -228,7 +218,7 @@ func newPlan(dir string) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &plan{batch: rows, blobs: map[digest.Digest]*planBlob{}, projects: map[string]bool{}}, nil
+	return &plan{batch: rows, projects: map[string]bool{}}, nil
 }
 
 func (p *plan) close() { p.batch.Close() }
@@ -305,7 +295,7 @@ func (pl *planner) build(ctx context.Context, inv *inventory) error {
 			}
 			sum.Artifacts += n
 			sum.Tags++
-			p.batch.Tags = append(p.batch.Tags, harbordb.Tag{Repository: target, Name: tag, Digest: pl.canonical(d).String()})
+			p.batch.Tags = append(p.batch.Tags, harbordb.Tag{Repository: target, Name: tag, Digest: d.String()})
 			// A push of tag sha256-<hex>.sig holding a cosign simple-signing
 			// layer is a signature of sha256:<hex> (2.5+, cosign.go:101-183).
 			if subject, ok := cosignSubject(tag); ok && node.cosign && pl.flavor.version >= 80 {
@@ -342,9 +332,9 @@ func (pl *planner) build(ctx context.Context, inv *inventory) error {
 	}
 	// Blob rows last: a blob's content type is the last manifest's that
 	// references it (harbor-facts §2.9).
-	for i, d := range p.blobOrder {
-		b := p.blobs[d]
-		p.batch.Blobs = append(p.batch.Blobs, harbordb.Blob{Digest: d.String(), ContentType: b.contentType, Size: b.size})
+	for i := range p.blobs.rows {
+		b := &p.blobs.rows[i]
+		p.batch.Blobs = append(p.batch.Blobs, harbordb.Blob{Digest: p.blobs.digest(uint32(i)).String(), ContentType: p.blobs.contentType(uint32(i)), Size: b.size})
 		p.totalSize += b.size
 		if i%4096 == 4095 {
 			if err := p.batch.Flush(); err != nil {
@@ -374,13 +364,13 @@ func (pl *planner) endRepo(project string) error {
 	// Artifact blob rows follow their artifacts' order: the same first
 	// uses as walking the artifacts.
 	for _, ab := range p.batch.ArtifactBlobs {
-		b := p.blobs[digest.Digest(ab.BlobDigest)]
-		if b == nil {
+		id, ok := p.blobs.find(digest.Digest(ab.BlobDigest))
+		if !ok {
 			continue // every digest an artifact_blob row names is a blob of the plan
 		}
-		if _, ok := seen[b.id]; !ok {
-			seen[b.id] = struct{}{}
-			p.batch.ProjectBlobs = append(p.batch.ProjectBlobs, harbordb.ProjectBlob{Project: project, BlobDigest: b.digest.String()})
+		if _, ok := seen[id]; !ok {
+			seen[id] = struct{}{}
+			p.batch.ProjectBlobs = append(p.batch.ProjectBlobs, harbordb.ProjectBlob{Project: project, BlobDigest: ab.BlobDigest})
 		}
 	}
 	return p.batch.Flush()
@@ -563,7 +553,7 @@ type planMark struct {
 
 func (pl *planner) mark(repo string) planMark {
 	p := pl.p
-	return planMark{repo, len(p.batch.Artifacts), len(p.batch.References), len(p.batch.ArtifactBlobs), len(p.links), len(p.blobOrder),
+	return planMark{repo, len(p.batch.Artifacts), len(p.batch.References), len(p.batch.ArtifactBlobs), len(p.links), p.blobs.len(),
 		len(pl.nodeKeys), len(pl.accessoryKeys), len(p.schema1)}
 }
 
@@ -573,13 +563,10 @@ func (pl *planner) rollbackTo(m planMark) {
 	p.batch.References = p.batch.References[:m.refs]
 	p.batch.ArtifactBlobs = p.batch.ArtifactBlobs[:m.abs]
 	for _, l := range p.links[m.links:] {
-		delete(pl.repoLinks, linkKey{l.kind, l.target})
+		delete(pl.repoLinks, linkKey{regpath.Kind(l.kind), l.blob})
 	}
 	p.links = p.links[:m.links]
-	for _, d := range p.blobOrder[m.blobOrder:] {
-		delete(p.blobs, d)
-	}
-	p.blobOrder = p.blobOrder[:m.blobOrder]
+	p.blobs.truncate(m.blobOrder)
 	for _, k := range pl.nodeKeys[m.nodeKeys:] {
 		delete(pl.nodes[m.repo], k)
 	}
@@ -592,54 +579,49 @@ func (pl *planner) rollbackTo(m planMark) {
 	p.schema1 = p.schema1[:m.schema1]
 }
 
-// addBlob plans blob d and returns the plan's copy of its digest.
-func (pl *planner) addBlob(d digest.Digest, size int64, contentType string, file, fromHarbor bool) digest.Digest {
-	b := pl.p.blobs[d]
-	if b == nil {
-		b = &planBlob{id: uint32(len(pl.p.blobOrder)), digest: d, size: size}
-		pl.p.blobs[d] = b
-		pl.p.blobOrder = append(pl.p.blobOrder, d)
-	}
+// addBlob plans blob d.
+func (pl *planner) addBlob(d digest.Digest, size int64, contentType string, file, fromHarbor bool) {
+	id, _ := pl.p.blobs.add(d, size)
+	b := &pl.p.blobs.rows[id]
 	// content_type follows the most recent manifest referencing the blob (harbor-facts §2.9).
-	b.contentType = pl.intern(contentType)
+	pl.p.blobs.setType(id, contentType)
 	b.file = b.file || file
 	b.fromHarbor = b.fromHarbor || fromHarbor
-	return b.digest
 }
 
 // size is blobReader.size, answered by the plan for a blob with data it
 // holds already (shared layers are looked up once).
 func (pl *planner) size(d digest.Digest) (size int64, ok, inHarbor bool, err error) {
-	if b := pl.p.blobs[d]; b != nil && b.file {
+	if b := pl.p.blobs.get(d); b != nil && b.file {
 		return b.size, true, b.fromHarbor, nil
 	}
 	return pl.br.size(d)
 }
 
-// canonical returns the plan's copy of digest d, or d when d is no blob of
-// the plan.
-func (pl *planner) canonical(d digest.Digest) digest.Digest {
-	if b := pl.p.blobs[d]; b != nil {
-		return b.digest
-	}
-	return d
-}
-
-// addLink plans the link of kind to d in repo, once per repository.
+// addLink plans the link of kind to blob d (planned already) in repo,
+// once per repository.
 func (pl *planner) addLink(kind regpath.Kind, repo string, d digest.Digest) error {
-	k := linkKey{kind, pl.canonical(d)}
+	id, ok := pl.p.blobs.find(d)
+	if !ok {
+		return fmt.Errorf("internal error: link to %s, which is no blob of the plan", d)
+	}
+	k := linkKey{kind, id}
 	if pl.repoLinks[k] {
 		return nil
 	}
-	l := planLink{repo: repo, kind: kind, target: k.target}
-	if _, err := l.rel(); err != nil {
+	p := pl.p
+	if n := len(p.linkRepos); n == 0 || p.linkRepos[n-1] != repo {
+		p.linkRepos = append(p.linkRepos, repo)
+	}
+	l := planLink{repo: uint32(len(p.linkRepos) - 1), blob: id, kind: uint8(kind)}
+	if _, _, err := p.rel(l); err != nil {
 		return err
 	}
 	if pl.repoLinks == nil {
 		pl.repoLinks = map[linkKey]bool{}
 	}
 	pl.repoLinks[k] = true
-	pl.p.links = append(pl.p.links, l)
+	p.links = append(p.links, l)
 	return nil
 }
 
@@ -755,7 +737,6 @@ func (pl *planner) resolve(ctx context.Context, repo, project string, d digest.D
 		return nil, err
 	}
 	p := pl.p
-	d = pl.canonical(d)
 	p.batch.Artifacts = append(p.batch.Artifacts, harbordb.Artifact{
 		Repository: repo, Digest: d.String(), Type: pl.intern(row.Type), MediaType: pl.intern(row.MediaType),
 		ManifestMediaType: pl.intern(m.MediaType), ArtifactType: pl.intern(row.ArtifactType), Size: node.size,
@@ -763,7 +744,7 @@ func (pl *planner) resolve(ctx context.Context, repo, project string, d digest.D
 		FillsSubjects: pl.flavor.backfillsSubjects(m),
 	})
 	for _, ref := range m.references() {
-		p.batch.ArtifactBlobs = append(p.batch.ArtifactBlobs, harbordb.ArtifactBlob{ArtifactDigest: d.String(), BlobDigest: pl.canonical(ref.Digest).String()})
+		p.batch.ArtifactBlobs = append(p.batch.ArtifactBlobs, harbordb.ArtifactBlob{ArtifactDigest: d.String(), BlobDigest: ref.Digest.String()})
 	}
 	p.batch.ArtifactBlobs = append(p.batch.ArtifactBlobs, harbordb.ArtifactBlob{ArtifactDigest: d.String(), BlobDigest: d.String()})
 	if m.IsIndex {
@@ -876,11 +857,11 @@ func (pl *planner) indexChild(repo string, parent digest.Digest, c ocispec.Descr
 		return err
 	}
 	pl.p.batch.References = append(pl.p.batch.References, harbordb.ArtifactReference{
-		Repository: repo, ParentDigest: pl.canonical(parent).String(), ChildDigest: pl.canonical(c.Digest).String(),
+		Repository: repo, ParentDigest: parent.String(), ChildDigest: c.Digest.String(),
 		Platform: platform, URLs: urls, Annotations: ann,
 	})
-	if b := pl.p.blobs[c.Digest]; b != nil && c.MediaType != "" {
-		b.contentType = pl.intern(c.MediaType)
+	if id, ok := pl.p.blobs.find(c.Digest); ok && c.MediaType != "" {
+		pl.p.blobs.setType(id, c.MediaType)
 	}
 	return nil
 }

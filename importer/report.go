@@ -165,7 +165,7 @@ func (r *Report) fill(p *plan, st *harbordb.State) error {
 	r.Warnings = append(r.Warnings, p.warnings...)
 	r.Artifacts = harbordb.Count[harbordb.Artifact](p.batch)
 	r.Tags = harbordb.Count[harbordb.Tag](p.batch)
-	r.Blobs.Total = len(p.blobs)
+	r.Blobs.Total = p.blobs.len()
 	r.Blobs.Bytes = p.totalSize
 	byProject := map[string]*ProjectReport{}
 	for _, pr := range p.batch.Projects {

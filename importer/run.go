@@ -228,8 +228,8 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 	if state != nil && state.DataMigrations >= 0 && state.DataMigrations < 30 && schema.Version >= 40 && schema.Version <= 111 {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("data_migrations.version is %d: Harbor core %s re-reads every artifact from the registry at its next start and rewrites its metadata (harbor-facts §3.3); the imported rows will be rewritten the same way a push's would", state.DataMigrations, schema.Releases))
 	}
-	for _, d := range p.blobOrder {
-		b := p.blobs[d]
+	for id := range p.blobs.rows {
+		b := &p.blobs.rows[id]
 		switch {
 		case !b.file:
 			rep.Blobs.NoData++
@@ -237,7 +237,7 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 			rep.Blobs.Existing++
 		case opts.DryRun:
 			// A real run skips what Harbor's storage already holds (scan, placeFiles).
-			if size, ok, err := inHarbor(d); err == nil && ok && size == b.size {
+			if size, ok, err := inHarbor(p.blobs.digest(uint32(id))); err == nil && ok && size == b.size {
 				rep.Blobs.Existing++
 			}
 		}
@@ -379,12 +379,13 @@ func placeFiles(ctx context.Context, opts *Options, src source, placer *fsmove.P
 		src.discardUnused(placer)
 		return fsmove.Result{}, err
 	}
-	total := int64(len(p.blobOrder))
-	for i, d := range p.blobOrder {
-		b := p.blobs[d]
+	total := int64(p.blobs.len())
+	for i := range p.blobs.rows {
+		b := &p.blobs.rows[i]
 		if !b.file || b.fromHarbor {
 			continue
 		}
+		d := p.blobs.digest(uint32(i))
 		if _, isDir := src.(*dirSource); isDir {
 			has, err := placer.BlobExists(d, b.size)
 			if err != nil {
@@ -400,17 +401,17 @@ func placeFiles(ctx context.Context, opts *Options, src source, placer *fsmove.P
 		if i%64 == 0 {
 			opts.progress("stage", int64(i), total, "blobs")
 		}
-		if i == len(p.blobOrder)/2 {
+		if i == p.blobs.len()/2 {
 			failpoint(ctx, "staging")
 		}
 	}
 	src.discardUnused(placer)
 	for _, l := range p.links { // each once (planner.addLink)
-		rel, err := l.rel()
+		rel, target, err := p.rel(l)
 		if err != nil {
 			return fail(err)
 		}
-		if _, err := placer.StageLink(ctx, rel, l.target); err != nil {
+		if _, err := placer.StageLink(ctx, rel, target); err != nil {
 			return fail(err)
 		}
 	}
@@ -512,9 +513,9 @@ func quotaCheck(p *plan, st *harbordb.State, ignore bool) error {
 	}
 	growth := map[string]int64{}
 	err := harbordb.Each(p.batch, func(pb harbordb.ProjectBlob) error {
-		b := p.blobs[digest.Digest(pb.BlobDigest)]
-		if b != nil && b.contentType != mtForeignLayer && !st.ProjectBlobs[pb.Project+"\x00"+pb.BlobDigest] {
-			growth[pb.Project] += b.size
+		id, ok := p.blobs.find(digest.Digest(pb.BlobDigest))
+		if ok && p.blobs.contentType(id) != mtForeignLayer && !st.ProjectBlobs[pb.Project+"\x00"+pb.BlobDigest] {
+			growth[pb.Project] += p.blobs.rows[id].size
 		}
 		return nil
 	})

@@ -1,0 +1,75 @@
+package importer
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// TestBlobTable checks the table against a map through adds, lookups and
+// rollbacks, with sha256 digests (including ones forced to collide in the
+// index) and digests of other spellings.
+func TestBlobTable(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var tab blobTable
+	var order []digest.Digest
+	want := map[digest.Digest]int64{}
+	mk := func(i int) digest.Digest {
+		switch i % 7 {
+		case 0:
+			return digest.Digest(fmt.Sprintf("sha512:%0128x", i)) // not sha256: side map
+		case 1:
+			// Same first 8 bytes as another: one home slot, probing.
+			sum := sha256.Sum256([]byte(fmt.Sprint(i)))
+			copy(sum[:8], []byte("collide!"))
+			return digest.NewDigestFromBytes(digest.SHA256, sum[:])
+		}
+		return digest.FromString(fmt.Sprint(i))
+	}
+	for round := 0; round < 200; round++ {
+		for range rng.IntN(50) {
+			d := mk(rng.IntN(5000))
+			id, created := tab.add(d, int64(len(d)))
+			if _, ok := want[d]; ok == created {
+				t.Fatalf("add(%s): created %v, but known %v", d, created, ok)
+			}
+			if created {
+				want[d] = int64(len(d))
+				order = append(order, d)
+			}
+			if got := tab.digest(id); got != d {
+				t.Fatalf("digest(%d) = %s, want %s", id, got, d)
+			}
+		}
+		if rng.IntN(3) == 0 && len(order) > 0 {
+			n := rng.IntN(len(order))
+			tab.truncate(n)
+			for _, d := range order[n:] {
+				delete(want, d)
+			}
+			order = order[:n]
+		}
+		if tab.len() != len(order) {
+			t.Fatalf("len %d, want %d", tab.len(), len(order))
+		}
+		for i := 0; i < 5000; i += 3 {
+			d := mk(i)
+			b := tab.get(d)
+			size, ok := want[d]
+			if (b != nil) != ok || ok && b.size != size {
+				t.Fatalf("get(%s) = %v, want present %v size %d", d, b, ok, size)
+			}
+		}
+		for id, d := range order {
+			if got, ok := tab.find(d); !ok || got != uint32(id) {
+				t.Fatalf("find(%s) = %d %v, want %d", d, got, ok, id)
+			}
+		}
+	}
+	if _, ok := sha256Key(digest.Digest("sha256:" + "AB" + fmt.Sprintf("%062x", 0))); ok {
+		t.Error("an uppercase digest has a 32-byte key: it would come back lowercase")
+	}
+}
