@@ -89,7 +89,7 @@ func verifyWith(ctx context.Context, db harbordb.DBTX, opts VerifyOptions) (*Ver
 	v := &verifier{
 		v2:    filepath.Join(opts.HarborData, "registry", "docker", "registry", "v2"),
 		owner: owner, deep: opts.Deep, rep: &VerifyReport{},
-		data: map[string]string{}, files: map[string]string{},
+		fine: map[[32]byte]struct{}{}, bad: map[string]string{}, links: map[string]string{},
 	}
 	err := harbordb.StoredArtifacts(ctx, db, opts.Projects, opts.Repositories, func(a harbordb.StoredArtifact) error {
 		if err := ctx.Err(); err != nil {
@@ -102,7 +102,7 @@ func verifyWith(ctx context.Context, db harbordb.DBTX, opts VerifyOptions) (*Ver
 		}
 		return nil
 	})
-	v.rep.Blobs = len(v.data)
+	v.rep.Blobs = len(v.fine) + len(v.bad)
 	if err != nil {
 		return v.rep, err
 	}
@@ -117,8 +117,17 @@ type verifier struct {
 	owner fsmove.Owner
 	deep  bool
 	rep   *VerifyReport
-	// data memoises blob data checks by digest ("" = fine), files link checks by path.
-	data, files map[string]string
+	// fine holds the sha256 sums of the blobs whose data checked out, bad
+	// the other blobs' findings by digest ("" = fine: a digest that is not
+	// a plain sha256). Every blob is checked once however many artifacts
+	// share it, in a few dozen bytes each.
+	fine map[[32]byte]struct{}
+	bad  map[string]string
+	// links memoises link file checks by path for the repository being
+	// checked (repo): artifacts arrive ordered by repository, and a link
+	// path names its repository, so the memo never needs older ones.
+	repo  string
+	links map[string]string
 }
 
 func (v *verifier) problem(a harbordb.StoredArtifact, format string, args ...any) {
@@ -162,11 +171,19 @@ func (v *verifier) artifact(a harbordb.StoredArtifact) {
 }
 
 func (v *verifier) blobData(d digest.Digest, size int64) string {
-	if msg, ok := v.data[d.String()]; ok {
+	sum, plain := sha256Key(d)
+	if _, ok := v.fine[sum]; ok && plain {
+		return ""
+	}
+	if msg, ok := v.bad[string(d)]; ok {
 		return msg
 	}
 	msg := v.checkBlob(d, size)
-	v.data[d.String()] = msg
+	if msg == "" && plain {
+		v.fine[sum] = struct{}{}
+	} else {
+		v.bad[string(d)] = msg
+	}
 	return msg
 }
 
@@ -212,7 +229,11 @@ func (v *verifier) link(a harbordb.StoredArtifact, kind regpath.Kind, d digest.D
 		v.problem(a, "%v", err)
 		return
 	}
-	msg, ok := v.files[rel]
+	if a.Repository != v.repo {
+		v.repo = a.Repository
+		clear(v.links)
+	}
+	msg, ok := v.links[rel]
 	if !ok {
 		p := filepath.Join(v.v2, filepath.FromSlash(rel))
 		fi, err := os.Lstat(p)
@@ -231,7 +252,7 @@ func (v *verifier) link(a harbordb.StoredArtifact, kind regpath.Kind, d digest.D
 				msg = v.ownership(fi, p)
 			}
 		}
-		v.files[rel] = msg
+		v.links[rel] = msg
 	}
 	if msg != "" {
 		v.problem(a, "%s", msg)
