@@ -505,6 +505,21 @@ func readSmall(dirfd int, name string) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(&fdReader{fd: fd}, 256))
 }
 
+// Release is for when the rows naming the placed files are committed: what
+// Commit placed stays for good (a later Rollback removes nothing), and the
+// record of it (a path per placed file or directory, an entry per staged
+// inode) is freed. Files staged after it are tracked as before.
+func (p *Placer) Release() {
+	p.opMu.Lock()
+	defer p.opMu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.placed = nil
+	if len(p.trees) == 0 && len(p.pre) == 0 {
+		p.files = make(map[uint64]fileRef) // nothing staged left to describe
+	}
+}
+
 // Rollback removes what Commit created, for when the database transaction
 // that should point at it fails, newest first. A file is removed only if it
 // is still an inode this Placer staged. A directory Commit moved in whole

@@ -465,6 +465,48 @@ func testSuite(t *testing.T, st fsmove.Strategy) {
 		}
 	})
 
+	t.Run("release keeps what was placed", func(t *testing.T) {
+		p := newPlacer(t, st)
+		data, d := blob(20, 300)
+		if _, err := p.StageReader(t.Context(), d, int64(len(data)), bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.StageLink(t.Context(), layerLink(t, "lib/kept", d), d); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Commit(t.Context(), nil); err != nil {
+			t.Fatal(err)
+		}
+		placed := tree(t, p.V2Root())
+		p.Release()
+		if err := p.Rollback(t.Context()); err != nil {
+			t.Fatalf("Rollback after Release: %v", err)
+		}
+		if got := tree(t, p.V2Root()); !slices.Equal(got, placed) {
+			t.Errorf("after Release and Rollback: got %q, want %q", got, placed)
+		}
+		if got := readFile(t, blobPath(t, p, d)); !bytes.Equal(got, data) {
+			t.Errorf("blob after Release and Rollback: got %d bytes, want the %d placed", len(got), len(data))
+		}
+		// A Placer released once still stages, commits and rolls back.
+		more, md := blob(21, 200)
+		if _, err := p.StageReader(t.Context(), md, int64(len(more)), bytes.NewReader(more)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Commit(t.Context(), nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Rollback(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(blobPath(t, p, md)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("blob committed after Release, then rolled back: got %v, want not exist", err)
+		}
+		if got := tree(t, p.V2Root()); !slices.Equal(got, placed) {
+			t.Errorf("after the second Rollback: got %q, want %q", got, placed)
+		}
+	})
+
 	t.Run("rollback leaves what others added", func(t *testing.T) {
 		p := newPlacer(t, st)
 		data, d := blob(18, 300)
