@@ -48,26 +48,13 @@ func Inspect(ctx context.Context, db DBTX, rows Rows) (*State, error) {
 		Artifacts: map[string]bool{}, Tags: map[string]string{}, Blobs: map[string]bool{}, ProjectBlobs: map[string]bool{},
 		QuotaPerProject: true, StoragePerProject: -1, DataMigrations: -1,
 	}
-	var projects, repos, digests, blobs []string
+	var projects, repos []string
 	b := rows.small()
 	for _, p := range b.Projects {
 		projects = append(projects, p.Name)
 	}
 	for _, r := range b.Repositories {
 		repos = append(repos, r.Name)
-	}
-	column := func(t staging, c int, out *[]string) error {
-		*out = make([]string, 0, rows.count(t))
-		return each(rows, t, func(_ int, r []any) error {
-			*out = append(*out, r[c].(string))
-			return nil
-		})
-	}
-	if err := column(tableArtifact, 2, &digests); err != nil {
-		return nil, err
-	}
-	if err := column(tableBlob, 0, &blobs); err != nil {
-		return nil, err
 	}
 	q := func(what, sql string, args []any, scan func(pgx.Rows) error) error {
 		rows, err := db.Query(ctx, sql, args...)
@@ -136,9 +123,10 @@ func Inspect(ctx context.Context, db DBTX, rows Rows) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Long digest lists go in chunks: one array parameter of 170,000
-	// digests would stay in the connection's write buffer for the whole run.
-	err = chunked(digests, func(digests []string) error {
+	// Digests go in chunks, read from rows as they are needed: a list of
+	// 170,000 digests would take ~15 MB, and as one array parameter it
+	// would stay in the connection's write buffer for the whole run.
+	err = inChunks(rows, tableArtifact, 2, func(digests []string) error {
 		return q("artifacts", `SELECT repository_name, digest FROM artifact WHERE repository_name = ANY($1) AND digest = ANY($2)`,
 			[]any{repos, digests}, func(r pgx.Rows) error {
 				var repo, d string
@@ -165,8 +153,8 @@ func Inspect(ctx context.Context, db DBTX, rows Rows) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = chunked(blobs, func(blobs []string) error {
-		return q("blobs", `SELECT digest FROM blob WHERE digest = ANY($1)`, []any{blobs},
+	err = inChunks(rows, tableBlob, 0, func(blobs []string) error {
+		err := q("blobs", `SELECT digest FROM blob WHERE digest = ANY($1)`, []any{blobs},
 			func(r pgx.Rows) error {
 				var d string
 				if err := r.Scan(&d); err != nil {
@@ -175,11 +163,9 @@ func Inspect(ctx context.Context, db DBTX, rows Rows) (*State, error) {
 				st.Blobs[d] = true
 				return nil
 			})
-	})
-	if err != nil {
-		return nil, err
-	}
-	err = chunked(blobs, func(blobs []string) error {
+		if err != nil {
+			return err
+		}
 		return q("project blobs", `SELECT p.name, b.digest FROM project_blob pb JOIN project p ON p.project_id = pb.project_id
 		JOIN blob b ON b.id = pb.blob_id WHERE p.name = ANY($1) AND b.digest = ANY($2)`, []any{projects, blobs},
 			func(r pgx.Rows) error {
@@ -209,13 +195,26 @@ func Inspect(ctx context.Context, db DBTX, rows Rows) (*State, error) {
 // chunkLen is how many values one array parameter of Inspect holds.
 const chunkLen = 8192
 
-// chunked calls fn with consecutive parts of list of at most chunkLen
-// values (once, with an empty list, when list is empty).
-func chunked(list []string, fn func([]string) error) error {
-	for start := 0; start == 0 || start < len(list); start += chunkLen {
-		if err := fn(list[start:min(start+chunkLen, len(list))]); err != nil {
-			return err
+// inChunks calls fn with the values of column c of table t in rows,
+// chunkLen at a time (once, with none, when the table is empty). fn must
+// not keep the slice.
+func inChunks(rows Rows, t staging, c int, fn func([]string) error) error {
+	chunk := make([]string, 0, min(chunkLen, rows.count(t)))
+	calls := 0
+	err := each(rows, t, func(_ int, r []any) error {
+		if chunk = append(chunk, r[c].(string)); len(chunk) < chunkLen {
+			return nil
 		}
+		calls++
+		err := fn(chunk)
+		chunk = chunk[:0]
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if len(chunk) > 0 || calls == 0 {
+		return fn(chunk)
 	}
 	return nil
 }

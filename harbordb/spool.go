@@ -139,12 +139,14 @@ func NewSpool(dir string) (*Spool, error) {
 	return s, nil
 }
 
-// Close releases the Spool's files.
+// Close releases the Spool's files; the spooled rows are gone (a second
+// Close does nothing).
 func (s *Spool) Close() error {
 	var errs []error
-	for _, sf := range s.files {
+	for i, sf := range s.files {
 		if sf != nil {
 			errs = append(errs, sf.f.Close())
+			s.files[i] = nil
 		}
 	}
 	return errors.Join(errs...)
