@@ -133,7 +133,7 @@ func (t *blobTable) add(d digest.Digest, size int64) (id uint32, created bool) {
 	}
 	t.rows = append(t.rows, planBlob{sum: k, size: size})
 	if 2*len(t.rows) > len(t.slots) {
-		t.rehash(max(1024, 4*len(t.rows)))
+		t.rehash(max(1024, 2*len(t.slots)))
 	} else {
 		t.insert(id)
 	}

@@ -39,13 +39,6 @@ func (s *dirSource) discardUnused(*fsmove.Placer) {}
 // waits on the disk, and parallel requests keep it busy.
 const scanWorkers = 8
 
-// foundLink is a link file found by a scan worker.
-type foundLink struct {
-	path string
-	spec regpath.Spec
-	data []byte
-}
-
 func (s *dirSource) scan(ctx context.Context, inv *inventory, env scanEnv) error {
 	repos := filepath.Join(s.v2, "repositories")
 	if !isDir(repos) {
@@ -55,13 +48,14 @@ func (s *dirSource) scan(ctx context.Context, inv *inventory, env scanEnv) error
 	if err != nil {
 		return fmt.Errorf("reading source: %w", err)
 	}
-	// Workers walk the top-level directories; this goroutine merges their
-	// links in directory order (so the first error and the inventory do
-	// not depend on scheduling), each as soon as it and those before it
-	// are done, so only the walks finished out of order wait in memory.
+	// Workers walk the top-level directories, each into an inventory of
+	// its own (a repository lies under one top directory); this goroutine
+	// merges them in directory order, so the first error does not depend
+	// on scheduling. A walk finished out of order waits as the inventory
+	// entries it will become, not as the link files it read.
 	type result struct {
-		links []foundLink
-		err   error
+		part *inventory
+		err  error
 	}
 	ready := make([]chan result, len(tops))
 	for i := range ready {
@@ -82,11 +76,11 @@ func (s *dirSource) scan(ctx context.Context, inv *inventory, env scanEnv) error
 					ready[i] <- result{err: ctx.Err()}
 					continue
 				}
-				links, err := s.walkRepos(filepath.Join(repos, tops[i].Name()))
-				if n := done.Add(int64(len(links))); env.progress != nil {
+				part, err := s.walkRepos(filepath.Join(repos, tops[i].Name()))
+				if n := done.Add(int64(part.linkFiles)); env.progress != nil {
 					env.progress(int(n), 0)
 				}
-				ready[i] <- result{links, err}
+				ready[i] <- result{part, err}
 			}
 		}()
 	}
@@ -110,19 +104,15 @@ func (s *dirSource) scan(ctx context.Context, inv *inventory, env scanEnv) error
 		if r.err != nil {
 			return r.err
 		}
-		for _, l := range r.links {
-			if err := inv.addLink(l.path, l.spec, l.data); err != nil {
-				return err
-			}
-		}
+		inv.merge(r.part)
 	}
 	return nil
 }
 
 // walkRepos reads the tag and revision links under dir, a directory of
-// repositories/.
-func (s *dirSource) walkRepos(dir string) ([]foundLink, error) {
-	var out []foundLink
+// repositories/, into an inventory.
+func (s *dirSource) walkRepos(dir string) (*inventory, error) {
+	out := newInventory()
 	err := filepath.WalkDir(dir, func(p string, de fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("reading source: %w", err)
@@ -154,8 +144,7 @@ func (s *dirSource) walkRepos(dir string) ([]foundLink, error) {
 		if err != nil {
 			return fmt.Errorf("reading link file: %w", err)
 		}
-		out = append(out, foundLink{p, spec, b})
-		return nil
+		return out.addLink(p, spec, b)
 	})
 	return out, err
 }
@@ -284,16 +273,34 @@ func (w *window) stop() {
 }
 
 // prefetched is what the prefetcher learnt: regular blob files' sizes
-// (keyed by the sha256 itself) and small JSON blobs' content, each handed
-// out once (the plan keeps what it was told).
+// (keyed by the sha256 itself), the manifests it visited, and small JSON
+// blobs' content, each size and content handed out once. It is kept in two
+// generations that the planner rotates as it moves on (moved): what the
+// planner never asks for (the size of a layer its plan knows already, a
+// manifest planned in an earlier repository) is dropped two rotations
+// later, so what is held stays within a few windows of tags, whatever
+// the storage's size. Anything dropped is read from disk again.
 type prefetched struct {
-	win     *window
-	mu      sync.Mutex
-	sizes   map[[32]byte]int64 // under mu
-	seen    map[[32]byte]bool  // manifests visited; under mu
-	content sync.Map           // digest.Digest -> []byte
-	held    atomic.Int64
+	win  *window
+	mu   sync.Mutex
+	gens [2]prefetchGen // [0] the newest; under mu
+	// since is how many tags the planner moved on since the last
+	// rotation; held the content bytes of both generations. Under mu.
+	since int
+	held  int64
 }
+
+type prefetchGen struct {
+	sizes   map[[32]byte]int64
+	seen    map[[32]byte]bool
+	content map[digest.Digest][]byte
+	held    int64
+}
+
+// prefetchRotation is how many tags the planner moves on between two
+// rotations: twice the window, so anything the prefetcher learns is still
+// there when the planner reaches the tag it was read for.
+const prefetchRotation = 2 * prefetchWindow
 
 func (p *prefetched) size(d digest.Digest) (int64, bool) {
 	k, ok := digestKey(d)
@@ -302,9 +309,13 @@ func (p *prefetched) size(d digest.Digest) (int64, bool) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	size, ok := p.sizes[k]
-	delete(p.sizes, k)
-	return size, ok
+	for i := range p.gens {
+		if size, ok := p.gens[i].sizes[k]; ok {
+			delete(p.gens[i].sizes, k)
+			return size, true
+		}
+	}
+	return 0, false
 }
 
 func (p *prefetched) setSize(d digest.Digest, size int64) {
@@ -314,13 +325,15 @@ func (p *prefetched) setSize(d digest.Digest, size int64) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.sizes == nil {
-		p.sizes = map[[32]byte]int64{}
+	g := &p.gens[0]
+	if g.sizes == nil {
+		g.sizes = map[[32]byte]int64{}
 	}
-	p.sizes[k] = size
+	g.sizes[k] = size
 }
 
-// firstVisit reports whether the manifest d is visited for the first time.
+// firstVisit reports whether the manifest d is visited for the first time
+// (in the generations kept).
 func (p *prefetched) firstVisit(d digest.Digest) bool {
 	k, ok := digestKey(d)
 	if !ok {
@@ -328,32 +341,76 @@ func (p *prefetched) firstVisit(d digest.Digest) bool {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.seen[k] {
+	if p.gens[0].seen[k] || p.gens[1].seen[k] {
 		return false
 	}
-	if p.seen == nil {
-		p.seen = map[[32]byte]bool{}
+	g := &p.gens[0]
+	if g.seen == nil {
+		g.seen = map[[32]byte]bool{}
 	}
-	p.seen[k] = true
+	g.seen[k] = true
 	return true
+}
+
+// keep holds b, blob d's content, for the planner if the budget allows.
+func (p *prefetched) keep(d digest.Digest, b []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.held+int64(len(b)) > prefetchBudget {
+		return
+	}
+	g := &p.gens[0]
+	if g.content == nil {
+		g.content = map[digest.Digest][]byte{}
+	}
+	g.content[d] = b
+	g.held += int64(len(b))
+	p.held += int64(len(b))
+}
+
+func (p *prefetched) take(d digest.Digest) []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range p.gens {
+		g := &p.gens[i]
+		if b, ok := g.content[d]; ok {
+			delete(g.content, d)
+			g.held -= int64(len(b))
+			p.held -= int64(len(b))
+			return b
+		}
+	}
+	return nil
+}
+
+// moved records that the planner starts a repository of tags tags,
+// rotating the generations first when it has moved far enough since the
+// last rotation.
+func (p *prefetched) moved(tags int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.since >= prefetchRotation {
+		p.held -= p.gens[1].held
+		p.gens[1], p.gens[0] = p.gens[0], prefetchGen{}
+		p.since = 0
+	}
+	p.since += tags
+}
+
+// reset drops everything.
+func (p *prefetched) reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.gens, p.since, p.held = [2]prefetchGen{}, 0, 0
 }
 
 // startRepo tells the prefetcher that the planner starts a repository of
 // tags tags (in inventory.sortedRepos order).
 func (s *dirSource) startRepo(tags int) {
 	if w := s.pre.win; w != nil {
+		s.pre.moved(tags)
 		w.advance(tags)
 	}
-}
-
-func (p *prefetched) take(d digest.Digest) []byte {
-	v, ok := p.content.LoadAndDelete(d)
-	if !ok {
-		return nil
-	}
-	b := v.([]byte)
-	p.held.Add(-int64(len(b)))
-	return b
 }
 
 // prefetch starts reading, in the planner's order (sorted repositories and
@@ -396,14 +453,9 @@ func (s *dirSource) prefetch(ctx context.Context, inv *inventory) (stop func()) 
 		cancel()
 		win.stop()
 		wg.Wait()
-		// The plan holds what the placement needs; a 50,000-tag storage's
-		// sizes would otherwise stay for the whole import (dirSource.stat
-		// falls back to lstat).
-		s.pre.mu.Lock()
-		s.pre.sizes, s.pre.seen = nil, nil
-		s.pre.mu.Unlock()
-		s.pre.content.Clear()
-		s.pre.held.Store(0)
+		// The plan holds what the placement needs (dirSource.stat falls
+		// back to lstat).
+		s.pre.reset()
 	}
 }
 
@@ -458,10 +510,6 @@ func (s *dirSource) prefetchBlob(d digest.Digest, read bool) []byte {
 	if err != nil {
 		return nil
 	}
-	if s.pre.held.Add(int64(len(b))) <= prefetchBudget {
-		s.pre.content.Store(d, b)
-	} else {
-		s.pre.held.Add(-int64(len(b)))
-	}
+	s.pre.keep(d, b)
 	return b
 }

@@ -58,6 +58,14 @@ func (inv *inventory) addLink(rel string, spec regpath.Spec, b []byte) error {
 	return nil
 }
 
+// merge moves the repositories of part, which inv does not have, into inv.
+func (inv *inventory) merge(part *inventory) {
+	for name, r := range part.repos {
+		inv.repos[name] = r
+	}
+	inv.linkFiles += part.linkFiles
+}
+
 // wantsLink says whether a link of this kind must be read.
 func wantsLink(k regpath.Kind) bool {
 	return k == regpath.TagCurrentLink || k == regpath.RevisionLink

@@ -221,7 +221,12 @@ func newPlan(dir string) (*plan, error) {
 	return &plan{batch: rows, projects: map[string]bool{}}, nil
 }
 
-func (p *plan) close() { p.batch.Close() }
+// close removes the spooled rows and drops the blob table and the links,
+// which only planning and placing need; calling it again does nothing.
+func (p *plan) close() {
+	p.batch.Close()
+	p.blobs, p.links, p.linkRepos = blobTable{}, nil, nil
+}
 
 // build plans the import of every selected repository of inv.
 func (pl *planner) build(ctx context.Context, inv *inventory) error {

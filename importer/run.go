@@ -177,7 +177,8 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 	// 1. Scan: link files, and for a tarball every blob (the one pass over it).
 	inv := newInventory()
 	env := scanEnv{
-		placer: placer,
+		placer:  placer,
+		tempDir: opts.TempDir,
 		inHarbor: func(d digest.Digest, size int64) (bool, error) {
 			got, ok, err := inHarbor(d)
 			if err != nil || !ok {
@@ -338,6 +339,7 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 	arts := int64(harbordb.Count[harbordb.Artifact](p.batch))
 	opts.progress("database", arts, arts, "artifacts")
 	*committed = true
+	placer.Release() // the rows are in: the files stay whatever happens now
 	rep.Rows = &counts
 	failpoint(ctx, "committed")
 
@@ -347,6 +349,7 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 		for _, r := range p.batch.Repositories {
 			repos = append(repos, r.Name)
 		}
+		p.close() // the check reads what was written, not the plan
 		if len(repos) > 0 {
 			vr, err := verifyWith(ctx, conn, VerifyOptions{HarborData: opts.HarborData, Repositories: repos, Owner: opts.Owner, Progress: opts.Progress})
 			rep.Verify = vr

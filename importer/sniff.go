@@ -55,23 +55,23 @@ func (s *dirSource) head(d digest.Digest) ([]byte, bool, error) {
 // head returns what the scan kept of the blob's start (headRecorder).
 func (s *tarSource) head(d digest.Digest) ([]byte, bool, error) {
 	b := s.blob(d)
-	if b == nil || b.head == nil {
+	if b == nil || !b.hasHead {
 		return nil, false, nil
 	}
-	return b.head, true, nil
+	return b.head[:b.headLen], true, nil
 }
 
-// headRecorder keeps the first tarHeadLen bytes that pass through it
-// (buf starts empty, not nil: an empty blob has an empty head).
+// headRecorder keeps the first tarHeadLen bytes that pass through it in
+// its blob's head.
 type headRecorder struct {
-	r   io.Reader
-	buf []byte
+	r io.Reader
+	b *tarBlob
 }
 
 func (h *headRecorder) Read(p []byte) (int, error) {
 	n, err := h.r.Read(p)
-	if rest := tarHeadLen - len(h.buf); rest > 0 && n > 0 {
-		h.buf = append(h.buf, p[:min(n, rest)]...)
+	if k := int(h.b.headLen); k < tarHeadLen && n > 0 {
+		h.b.headLen += uint8(copy(h.b.head[k:], p[:n]))
 	}
 	return n, err
 }

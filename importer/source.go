@@ -46,8 +46,9 @@ type scanEnv struct {
 	inHarbor func(d digest.Digest, size int64) (bool, error)
 	// readHarbor reads a blob Harbor already holds.
 	readHarbor func(d digest.Digest) ([]byte, error)
-	// spillDir holds small JSON blobs when the in-memory budget is spent.
-	spillDir string
+	// tempDir holds a tarball's JSON blobs while they are planned
+	// (Options.TempDir; "" for the system's).
+	tempDir  string
 	progress func(entries int, bytes int64)
 }
 
@@ -119,4 +120,19 @@ func readLimited(r io.Reader, max int64, what string) ([]byte, error) {
 		return nil, fmt.Errorf("%s is larger than %d bytes", what, max)
 	}
 	return buf.Bytes(), nil
+}
+
+// createUnlinked creates a temporary file in dir ("" for the system's) and
+// unlinks it at once: its space is freed when it is closed, however the
+// run ends.
+func createUnlinked(dir, pattern string) (*os.File, error) {
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }

@@ -19,10 +19,6 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// memBudget bounds the small JSON blobs (manifests, configs) kept in memory
-// during a tarball scan; beyond it they are written to the spill directory.
-const memBudget = 32 << 20
-
 // tarSource is a tarball of a registry storage, read exactly once: blobs are
 // streamed into Harbor's staging area (verified as they pass) and link files
 // are read into the inventory.
@@ -31,20 +27,32 @@ type tarSource struct {
 	compress string
 	prefix   string // path of the v2 root inside the archive, with a trailing '/'
 
-	blobs    map[[32]byte]*tarBlob // by raw sha256 (digestKey): ~170,000 digest strings held ~14 MB
-	memUsed  int64
-	spillDir string
+	blobs map[[32]byte]*tarBlob // by raw sha256 (digestKey): ~170,000 digest strings held ~14 MB
+	// spill holds the JSON blobs (manifests, configs) the scan met, back
+	// to back, for the planner: an unlinked temporary file (in
+	// scanEnv.tempDir) written through spillW as the archive streams by and
+	// read with ReadAt. A 50,000-tag archive's ~90 MB of them would
+	// otherwise be the largest thing in memory.
+	spill  *os.File
+	spillW *bufio.Writer
+	spillN int64
 }
 
-// tarBlob is what the scan learnt of one blob entry.
+// tarBlob is what the scan learnt of one blob entry (48 bytes).
 type tarBlob struct {
-	size     int64
+	size int64
+	// off and n place a JSON blob's content in the spill file; n is 0
+	// for a blob not kept.
+	off int64
+	n   uint32
+	// head is the blob's first bytes, for content sniffing (icons):
+	// headLen of them, when hasHead.
+	head     [tarHeadLen]byte
+	headLen  uint8
+	hasHead  bool
 	staged   bool // staged by the scan (not when Harbor already had it, nor in a dry run)
 	handed   bool // stage() was called for it: it stays staged
 	inHarbor bool
-	content  []byte // small JSON blobs kept in memory
-	spilled  bool   // or written to spillPath
-	head     []byte // the first bytes, for content sniffing (icons)
 }
 
 func openTar(p string) (*tarSource, error) {
@@ -78,8 +86,8 @@ func (s *tarSource) describe() string {
 }
 
 func (s *tarSource) close() error {
-	if s.spillDir != "" {
-		return os.RemoveAll(s.spillDir)
+	if s.spill != nil {
+		return s.spill.Close() // unlinked: its space goes with it
 	}
 	return nil
 }
@@ -120,7 +128,10 @@ func (s *tarSource) scan(ctx context.Context, inv *inventory, env scanEnv) error
 		defer zr.Close()
 		r = zr
 	}
-	s.spillDir = env.spillDir
+	if s.spill, err = createUnlinked(env.tempDir, "harbor-import-json-*"); err != nil {
+		return fmt.Errorf("keeping manifests and configs for planning: %w", err)
+	}
+	s.spillW = bufio.NewWriterSize(s.spill, 64<<10)
 	tr := tar.NewReader(r)
 	entries := 0
 	for {
@@ -179,6 +190,9 @@ func (s *tarSource) scan(ctx context.Context, inv *inventory, env scanEnv) error
 	}
 	if env.progress != nil {
 		env.progress(entries, cr.n)
+	}
+	if err := s.spillW.Flush(); err != nil {
+		return fmt.Errorf("keeping manifests and configs for planning: %w", err)
 	}
 	return nil
 }
@@ -275,13 +289,11 @@ func (s *tarSource) scanBlob(ctx context.Context, hdr *tar.Header, name string, 
 			return nil // tar.Reader skips the unread data
 		}
 	}
-	hr := &headRecorder{r: r, buf: []byte{}}
-	r = hr
-	defer func() { b.head = hr.buf }()
-	capture := hdr.Size <= maxJSONBlob
+	b.hasHead = true
+	r = &headRecorder{r: r, b: b}
 	var cap *captureReader
-	if capture {
-		cap = &captureReader{r: r, max: hdr.Size}
+	if hdr.Size <= maxJSONBlob {
+		cap = &captureReader{r: r, w: s.spillW}
 		r = cap
 	}
 	if env.placer != nil {
@@ -301,13 +313,14 @@ func (s *tarSource) scanBlob(ctx context.Context, hdr *tar.Header, name string, 
 			return fmt.Errorf("tar entry %s: %w", name, err)
 		}
 	}
-	if cap != nil && cap.json() {
-		if s.memUsed+int64(len(cap.buf)) <= memBudget {
-			b.content = cap.buf
-			s.memUsed += int64(len(cap.buf))
-		} else if err := s.spill(b, d, cap.buf); err != nil {
-			return err
+	if cap != nil {
+		if cap.err != nil {
+			return fmt.Errorf("keeping blob %s for planning: %w", d, cap.err)
 		}
+		if cap.isObj && cap.n == hdr.Size {
+			b.off, b.n = s.spillN, uint32(cap.n)
+		}
+		s.spillN += cap.n
 	}
 	return nil
 }
@@ -320,24 +333,6 @@ func (s *tarSource) blob(d digest.Digest) *tarBlob {
 	}
 	return s.blobs[k]
 }
-
-func (s *tarSource) spill(b *tarBlob, d digest.Digest, content []byte) error {
-	if s.spillDir == "" {
-		dir, err := os.MkdirTemp("", "harbor-import-spill-")
-		if err != nil {
-			return fmt.Errorf("making spill directory: %w", err)
-		}
-		s.spillDir = dir
-	}
-	if err := os.WriteFile(s.spillPath(d), content, 0o600); err != nil {
-		return fmt.Errorf("spilling blob %s: %w", d, err)
-	}
-	b.spilled = true
-	return nil
-}
-
-// spillPath is where blob d's content is spilled.
-func (s *tarSource) spillPath(d digest.Digest) string { return filepath.Join(s.spillDir, d.Encoded()) }
 
 // readErrRecorder remembers a failed read of the archive (not io.EOF).
 type readErrRecorder struct {
@@ -353,11 +348,13 @@ func (e *readErrRecorder) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// captureReader keeps what passes through it when it looks like JSON.
+// captureReader copies what passes through it to w when it looks like
+// JSON (a first byte '{'), counting it in n; err is w's first error.
 type captureReader struct {
 	r     io.Reader
-	max   int64
-	buf   []byte
+	w     io.Writer
+	n     int64
+	err   error
 	first bool
 	isObj bool
 }
@@ -368,18 +365,15 @@ func (c *captureReader) Read(p []byte) (int, error) {
 		if !c.first {
 			c.first = true
 			c.isObj = p[0] == '{'
-			if c.isObj {
-				c.buf = make([]byte, 0, c.max)
-			}
 		}
-		if c.isObj {
-			c.buf = append(c.buf, p[:n]...)
+		if c.isObj && c.err == nil {
+			var w int
+			w, c.err = c.w.Write(p[:n])
+			c.n += int64(w)
 		}
 	}
 	return n, err
 }
-
-func (c *captureReader) json() bool { return c.isObj && int64(len(c.buf)) == c.max }
 
 // hashCheck reads r to its end, checking size and sha256 (dry run).
 func hashCheck(d digest.Digest, size int64, r io.Reader) error {
@@ -410,13 +404,14 @@ func (s *tarSource) read(_ context.Context, d digest.Digest) ([]byte, error) {
 	if b == nil {
 		return nil, fmt.Errorf("%w: %s", ErrMissingBlob, d)
 	}
-	switch {
-	case b.content != nil:
-		return b.content, nil
-	case b.spilled:
-		return os.ReadFile(s.spillPath(d))
+	if b.n == 0 {
+		return nil, errNotCaptured
 	}
-	return nil, errNotCaptured
+	buf := make([]byte, b.n)
+	if _, err := s.spill.ReadAt(buf, b.off); err != nil {
+		return nil, fmt.Errorf("reading blob %s kept from the archive: %w", d, err)
+	}
+	return buf, nil
 }
 
 // errNotCaptured: the blob passed by without being kept (not JSON, too
@@ -430,14 +425,13 @@ func (s *tarSource) stage(_ context.Context, _ *fsmove.Placer, d digest.Digest, 
 	return nil
 }
 
-// discardUnused discards the staged blobs the plan did not take, and lets
-// go of what the scan kept for planning (called once planning is over).
+// discardUnused discards the staged blobs the plan did not take (called
+// once planning is over).
 func (s *tarSource) discardUnused(p *fsmove.Placer) {
 	for k, b := range s.blobs {
 		if b.staged && !b.handed {
 			_ = p.DiscardBlob(digest.NewDigestFromBytes(digest.SHA256, k[:]))
 		}
-		b.staged, b.content = false, nil
+		b.staged = false
 	}
-	s.memUsed = 0
 }
