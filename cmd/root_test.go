@@ -156,8 +156,9 @@ func TestSQLOutNeedsDryRun(t *testing.T) {
 }
 
 // TestMemoryLimit: --memory-limit sets the runtime's soft limit (by
-// default too), GOMEMLIMIT wins unless the flag is given, and a bad value is
-// refused before anything is read.
+// default too), GOMEMLIMIT wins unless the flag is given, the collector's
+// target is 50 unless GOGC is set, and a bad value is refused before
+// anything is read.
 func TestMemoryLimit(t *testing.T) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
 	storage := registryStorage(t)
@@ -187,6 +188,21 @@ func TestMemoryLimit(t *testing.T) {
 		}
 		if got := debug.SetMemoryLimit(-1); got != tc.want {
 			t.Errorf("GOMEMLIMIT=%q %v: limit %d, want %d", tc.env, tc.args, got, tc.want)
+		}
+	}
+	// The collector's target: 50 unless GOGC is set.
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	for _, tc := range []struct {
+		env  string
+		want int
+	}{{"", 50}, {"200", 100}} {
+		t.Setenv("GOGC", tc.env)
+		debug.SetGCPercent(100) // stands in for what the runtime set from GOGC
+		if err := dry(); err != nil {
+			t.Fatalf("GOGC=%q: %v", tc.env, err)
+		}
+		if got := debug.SetGCPercent(100); got != tc.want {
+			t.Errorf("GOGC=%q: GC percent %d, want %d", tc.env, got, tc.want)
 		}
 	}
 	if err := dry("--memory-limit", "lots"); err == nil || !strings.Contains(err.Error(), "--memory-limit") {
