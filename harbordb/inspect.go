@@ -199,13 +199,12 @@ const chunkLen = 8192
 // chunkLen at a time (once, with none, when the table is empty). fn must
 // not keep the slice.
 func inChunks(rows Rows, t staging, c int, fn func([]string) error) error {
-	chunk := make([]string, 0, min(chunkLen, rows.count(t)))
-	calls := 0
+	n := rows.count(t)
+	chunk := make([]string, 0, min(chunkLen, n))
 	err := each(rows, t, func(_ int, r []any) error {
 		if chunk = append(chunk, r[c].(string)); len(chunk) < chunkLen {
 			return nil
 		}
-		calls++
 		err := fn(chunk)
 		chunk = chunk[:0]
 		return err
@@ -213,7 +212,7 @@ func inChunks(rows Rows, t staging, c int, fn func([]string) error) error {
 	if err != nil {
 		return err
 	}
-	if len(chunk) > 0 || calls == 0 {
+	if len(chunk) > 0 || n == 0 {
 		return fn(chunk)
 	}
 	return nil

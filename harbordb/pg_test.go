@@ -81,6 +81,17 @@ func (s *pgServer) harborDB(tb testing.TB) string {
 	return dsn
 }
 
+// harborConn connects to a fresh Harbor database (harborDB) on a server of
+// its own, skipping tb when there is no PostgreSQL.
+func harborConn(tb testing.TB) *pgx.Conn {
+	tb.Helper()
+	srv, why := startServer(tb)
+	if srv == nil {
+		tb.Skip(why)
+	}
+	return connect(tb, srv.harborDB(tb))
+}
+
 func withDB(tb testing.TB, dsn, db string) string {
 	u, err := url.Parse(dsn)
 	if err != nil {

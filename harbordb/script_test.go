@@ -414,11 +414,7 @@ func TestWriteScriptRefusesNUL(t *testing.T) {
 // batch that takes a project over its limit, and writes nothing.
 func TestLoadRefusesQuotaInTheTransaction(t *testing.T) {
 	ctx := context.Background()
-	srv, why := startServer(t)
-	if srv == nil {
-		t.Skip(why)
-	}
-	conn := connect(t, srv.harborDB(t))
+	conn := harborConn(t)
 	if _, err := conn.Exec(ctx, `UPDATE quota SET hard = '{"storage": 10}' WHERE reference_id = '1'`); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/harbor-import/harbor-import/internal/unlinked"
 )
 
 // Rows is what Load, WriteScript and Inspect read: a *Batch held in memory,
@@ -124,15 +126,10 @@ func NewSpool(dir string) (*Spool, error) {
 		if !spooled(t) {
 			continue
 		}
-		f, err := os.CreateTemp(dir, "harbor-import-rows-*")
+		f, err := unlinked.Create(dir, "harbor-import-rows-*")
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("creating a temporary file for %s rows: %w", t.table, err)
-		}
-		if err := os.Remove(f.Name()); err != nil {
-			f.Close()
-			s.Close()
-			return nil, fmt.Errorf("unlinking temporary file: %w", err)
 		}
 		s.files[i] = &spoolFile{f: f, w: bufio.NewWriterSize(f, 32<<10)}
 	}

@@ -121,18 +121,3 @@ func readLimited(r io.Reader, max int64, what string) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
-
-// createUnlinked creates a temporary file in dir ("" for the system's) and
-// unlinks it at once: its space is freed when it is closed, however the
-// run ends.
-func createUnlinked(dir, pattern string) (*os.File, error) {
-	f, err := os.CreateTemp(dir, pattern)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.Remove(f.Name()); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
-}

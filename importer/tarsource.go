@@ -14,6 +14,7 @@ import (
 
 	"github.com/harbor-import/harbor-import/fsmove"
 	"github.com/harbor-import/harbor-import/internal/regpath"
+	"github.com/harbor-import/harbor-import/internal/unlinked"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
@@ -31,7 +32,7 @@ type tarSource struct {
 	// spill holds the JSON blobs (manifests, configs) the scan met, back
 	// to back, for the planner: an unlinked temporary file (in
 	// scanEnv.tempDir) written through spillW as the archive streams by and
-	// read with ReadAt. A 50,000-tag archive's ~90 MB of them would
+	// read with ReadAt. A 50,000-tag archive's ~70 MB of them would
 	// otherwise be the largest thing in memory.
 	spill  *os.File
 	spillW *bufio.Writer
@@ -128,7 +129,7 @@ func (s *tarSource) scan(ctx context.Context, inv *inventory, env scanEnv) error
 		defer zr.Close()
 		r = zr
 	}
-	if s.spill, err = createUnlinked(env.tempDir, "harbor-import-json-*"); err != nil {
+	if s.spill, err = unlinked.Create(env.tempDir, "harbor-import-json-*"); err != nil {
 		return fmt.Errorf("keeping manifests and configs for planning: %w", err)
 	}
 	s.spillW = bufio.NewWriterSize(s.spill, 64<<10)
