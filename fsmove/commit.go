@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/harbor-import/harbor-import/internal/regpath"
+	"github.com/harbor-import/harbor-import/internal/smallfile"
 )
 
 // Result counts what one Commit did.
@@ -495,14 +495,14 @@ func checkExisting(how Method, sfd, v2fd int, name string, st *unix.Stat_t) erro
 	return nil
 }
 
-// readSmall reads up to 256 bytes of the regular file name in dirfd.
+// readSmall reads the regular file name in dirfd, a link file: one of
+// more than 256 bytes is no link file and reads as ErrConflict.
 func readSmall(dirfd int, name string) ([]byte, error) {
-	fd, err := openFile(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
+	b, _, err := smallfile.Read(dirfd, name, 256)
+	if errors.Is(err, smallfile.ErrTooLarge) {
+		return nil, fmt.Errorf("%w: existing link: %w", ErrConflict, err)
 	}
-	defer unix.Close(fd)
-	return io.ReadAll(io.LimitReader(&fdReader{fd: fd}, 256))
+	return b, err
 }
 
 // Release is for when the rows naming the placed files are committed: what

@@ -14,7 +14,9 @@ import (
 
 	"github.com/harbor-import/harbor-import/fsmove"
 	"github.com/harbor-import/harbor-import/internal/regpath"
+	"github.com/harbor-import/harbor-import/internal/smallfile"
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
 )
 
 // dirSource is a registry storage directory; blobs are hardlinked or copied
@@ -140,7 +142,7 @@ func (s *dirSource) walkRepos(dir string) (*inventory, error) {
 		if !de.Type().IsRegular() {
 			return fmt.Errorf("%w: link file %s is not a regular file", ErrCorruptSource, p)
 		}
-		b, err := os.ReadFile(p)
+		b, _, err := smallfile.Read(unix.AT_FDCWD, p, maxLinkFile)
 		if err != nil {
 			return fmt.Errorf("reading link file: %w", err)
 		}
@@ -189,14 +191,9 @@ func (s *dirSource) read(_ context.Context, d digest.Digest) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(p)
+	b, _, err := smallfile.Read(unix.AT_FDCWD, p, maxJSONBlob)
 	if err != nil {
 		return nil, fmt.Errorf("reading blob %s: %w", d, err)
-	}
-	defer f.Close()
-	b, err := readLimited(f, maxJSONBlob, "blob "+d.String())
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", p, err)
 	}
 	if err := verifyBytes(d, b); err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
@@ -498,15 +495,16 @@ func (s *dirSource) prefetchBlob(d digest.Digest, read bool) []byte {
 	if err != nil {
 		return nil
 	}
-	fi, err := os.Lstat(p)
-	if err != nil || !fi.Mode().IsRegular() {
+	if !read {
+		if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() {
+			s.pre.setSize(d, fi.Size())
+		}
 		return nil
 	}
-	s.pre.setSize(d, fi.Size())
-	if !read || fi.Size() > maxJSONBlob {
-		return nil
+	b, st, err := smallfile.Read(unix.AT_FDCWD, p, maxJSONBlob)
+	if err == nil || errors.Is(err, smallfile.ErrTooLarge) {
+		s.pre.setSize(d, st.Size)
 	}
-	b, err := os.ReadFile(p)
 	if err != nil {
 		return nil
 	}

@@ -18,6 +18,10 @@ import (
 // maxJSONBlob bounds manifests and configs read into memory.
 const maxJSONBlob = 16 << 20
 
+// maxLinkFile bounds a link file: it holds one digest ("sha256:<hex>", 71
+// bytes); anything much larger is not a link file.
+const maxLinkFile = 1024
+
 // source is a registry storage to import from.
 type source interface {
 	// describe names the source for messages: "directory /x (v2 root /x/docker/registry/v2)".

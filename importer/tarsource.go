@@ -177,7 +177,7 @@ func (s *tarSource) scan(ctx context.Context, inv *inventory, env scanEnv) error
 				return err
 			}
 		case wantsLink(spec.Kind):
-			b, err := readLimited(tr, 1024, "link file "+name)
+			b, err := readLimited(tr, maxLinkFile, "link file "+name)
 			if err != nil {
 				return fmt.Errorf("%w: %s: entry %s: %v", ErrUnsafeArchive, s.path, name, err)
 			}

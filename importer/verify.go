@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,8 +15,10 @@ import (
 	"github.com/harbor-import/harbor-import/fsmove"
 	"github.com/harbor-import/harbor-import/harbordb"
 	"github.com/harbor-import/harbor-import/internal/regpath"
+	"github.com/harbor-import/harbor-import/internal/smallfile"
 	"github.com/jackc/pgx/v5"
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
 )
 
 // VerifyOptions configure Verify. Zero values mean the documented defaults.
@@ -236,20 +239,21 @@ func (v *verifier) link(a harbordb.StoredArtifact, kind regpath.Kind, d digest.D
 	msg, ok := v.links[rel]
 	if !ok {
 		p := filepath.Join(v.v2, filepath.FromSlash(rel))
-		fi, err := os.Lstat(p)
+		b, st, err := smallfile.Read(unix.AT_FDCWD, p, 1024)
 		switch {
-		case err != nil:
+		case errors.Is(err, fs.ErrNotExist):
 			msg = fmt.Sprintf("%s missing: the registry will not serve %s from %s", kind, d, a.Repository)
-		case !fi.Mode().IsRegular():
+		case errors.Is(err, smallfile.ErrNotRegular):
 			msg = fmt.Sprintf("%s %s is not a regular file", kind, p)
+		case errors.Is(err, smallfile.ErrTooLarge):
+			msg = fmt.Sprintf("%s %s holds %d bytes, want %s", kind, p, st.Size, d)
+		case err != nil:
+			msg = fmt.Sprintf("%s %s: %v", kind, p, errors.Unwrap(err))
 		default:
-			b, err := os.ReadFile(p)
-			if err != nil {
-				msg = fmt.Sprintf("%s %s: %v", kind, p, err)
-			} else if got, err := regpath.ParseLink(b); err != nil || got != d {
+			if got, err := regpath.ParseLink(b); err != nil || got != d {
 				msg = fmt.Sprintf("%s %s holds %q, want %s", kind, p, b, d)
 			} else {
-				msg = v.ownership(fi, p)
+				msg = v.owned(st.Uid, st.Gid, p)
 			}
 		}
 		v.links[rel] = msg
@@ -264,8 +268,12 @@ func (v *verifier) ownership(fi os.FileInfo, p string) string {
 	if !ok {
 		return ""
 	}
-	if int(st.Uid) != v.owner.UID || int(st.Gid) != v.owner.GID {
-		return fmt.Sprintf("%s is owned by %d:%d, Harbor's registry runs as %d:%d", p, st.Uid, st.Gid, v.owner.UID, v.owner.GID)
+	return v.owned(st.Uid, st.Gid, p)
+}
+
+func (v *verifier) owned(uid, gid uint32, p string) string {
+	if int(uid) != v.owner.UID || int(gid) != v.owner.GID {
+		return fmt.Sprintf("%s is owned by %d:%d, Harbor's registry runs as %d:%d", p, uid, gid, v.owner.UID, v.owner.GID)
 	}
 	return ""
 }
