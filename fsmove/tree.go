@@ -257,34 +257,67 @@ func (p *Placer) removeStaged(t *stree, rel string, file bool) (removed bool, er
 // probe said so, *at calls relative to the tree. A non-directory in the
 // way is errTaken. Directories are never removed while the tree is open, so
 // one that exists stays.
+//
+// The deepest directory is tried first and its parents only when it
+// cannot be made (ENOENT): a file's parent usually exists already (a blob's
+// two-hex-digit directory, a repository's _manifests/revisions/sha256), so
+// a staged file costs one mkdirat instead of one per component, each of
+// which would walk the path again from the tree's root.
 func (p *Placer) mkdirs(t *stree, dirs []string) error {
-	rel := ""
-	for i, c := range dirs {
-		if i > 0 {
-			rel += "/"
-		}
-		rel += c
+	have := len(dirs) // components that exist, once the probe ends
+probe:
+	for ; have > 0; have-- {
+		rel := strings.Join(dirs[:have], "/")
 		err := unix.Mkdirat(t.fd, rel, uint32(dirMode))
-		if errors.Is(err, unix.EEXIST) {
-			continue
-		}
-		if errors.Is(err, unix.ENOTDIR) {
+		switch {
+		case err == nil:
+			if err := p.madeDir(t, rel); err != nil {
+				return err
+			}
+			break probe
+		case errors.Is(err, unix.EEXIST):
+			break probe
+		case errors.Is(err, unix.ENOENT):
+			// A parent is missing too.
+		case errors.Is(err, unix.ENOTDIR):
 			return errTaken
-		}
-		if err == nil {
-			t.dirs.Add(1)
-		}
-		if err == nil && t.dirChown {
-			crashPoint("staging directory made")
-			err = unix.Fchownat(t.fd, rel, p.owner.UID, p.owner.GID, unix.AT_SYMLINK_NOFOLLOW)
-		}
-		if err == nil && t.dirChmod {
-			crashPoint("staging directory chowned")
-			err = unix.Fchmodat(t.fd, rel, uint32(dirMode), 0)
-		}
-		if err != nil {
+		default:
 			return &PathError{Op: "creating staging directory", Path: filepath.Join(p.staging, t.name, filepath.FromSlash(rel)), Err: err}
 		}
+	}
+	for i := have + 1; i <= len(dirs); i++ {
+		rel := strings.Join(dirs[:i], "/")
+		err := unix.Mkdirat(t.fd, rel, uint32(dirMode))
+		switch {
+		case errors.Is(err, unix.EEXIST):
+			continue // made meanwhile by another stage
+		case errors.Is(err, unix.ENOTDIR):
+			return errTaken
+		case err != nil:
+			return &PathError{Op: "creating staging directory", Path: filepath.Join(p.staging, t.name, filepath.FromSlash(rel)), Err: err}
+		}
+		if err := p.madeDir(t, rel); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// madeDir counts the directory rel that mkdirs just made in t and gives it
+// the owner and mode the probe said it lacks.
+func (p *Placer) madeDir(t *stree, rel string) error {
+	t.dirs.Add(1)
+	var err error
+	if t.dirChown {
+		crashPoint("staging directory made")
+		err = unix.Fchownat(t.fd, rel, p.owner.UID, p.owner.GID, unix.AT_SYMLINK_NOFOLLOW)
+	}
+	if err == nil && t.dirChmod {
+		crashPoint("staging directory chowned")
+		err = unix.Fchmodat(t.fd, rel, uint32(dirMode), 0)
+	}
+	if err != nil {
+		return &PathError{Op: "creating staging directory", Path: filepath.Join(p.staging, t.name, filepath.FromSlash(rel)), Err: err}
 	}
 	return nil
 }
