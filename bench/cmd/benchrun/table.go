@@ -19,14 +19,16 @@ type Target struct {
 // floors maps an import step to the plain command it is compared with; a
 // floor of two steps is their sum.
 var floors = map[string][]string{
-	stDir:  {stCpAl},
-	stDirV: {stCpAl, stSha},
-	stX:    {stCpA},
-	stXV:   {stCpA},
-	stTar:  {stTarX},
-	stTgz:  {stTarXz},
-	stPDir: {stCpAl},
-	stPTar: {stTarX},
+	stDir:   {stCpAl},
+	stDirV:  {stCpAl, stSha},
+	stX:     {stCpA},
+	stXV:    {stCpA},
+	stTar:   {stTarX},
+	stTgz:   {stTarXz},
+	stPDir:  {stCpAl},
+	stPTar:  {stTarX},
+	stDry:   {stFind},
+	stDryDB: {stFind},
 }
 
 // durable maps an import step to its floor followed by sync -f.
