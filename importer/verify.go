@@ -239,7 +239,7 @@ func (v *verifier) link(a harbordb.StoredArtifact, kind regpath.Kind, d digest.D
 	msg, ok := v.links[rel]
 	if !ok {
 		p := filepath.Join(v.v2, filepath.FromSlash(rel))
-		b, st, err := smallfile.Read(unix.AT_FDCWD, p, 1024)
+		b, st, err := smallfile.Read(unix.AT_FDCWD, p, maxLinkFile)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			msg = fmt.Sprintf("%s missing: the registry will not serve %s from %s", kind, d, a.Repository)
