@@ -18,12 +18,7 @@ func TestPlaceWithoutRenameNoreplace(t *testing.T) {
 	renameat2 = func(int, string, int, string, uint) error { return unix.EINVAL }
 	t.Cleanup(func() { renameat2 = unix.Renameat2 })
 
-	owner := &Owner{UID: os.Geteuid(), GID: os.Getegid()}
-	p, err := New(t.Context(), Options{Root: t.TempDir(), Owner: owner})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := newInternalPlacer(t)
 	data := []byte("hello")
 	d := digest.FromBytes(data)
 	stage := func() {
@@ -86,12 +81,7 @@ func TestMoveDirWithoutRenameNoreplace(t *testing.T) {
 	renameat2 = func(int, string, int, string, uint) error { return unix.EINVAL }
 	t.Cleanup(func() { renameat2 = unix.Renameat2 })
 
-	owner := &Owner{UID: os.Geteuid(), GID: os.Getegid()}
-	p, err := New(t.Context(), Options{Root: t.TempDir(), Owner: owner})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := newInternalPlacer(t)
 	empty := p.abs("repositories")
 	if err := os.Mkdir(empty, 0o755); err != nil {
 		t.Fatal(err)
@@ -123,12 +113,7 @@ func TestMoveDirWithoutRenameNoreplace(t *testing.T) {
 // checked but not yet moved out is found in staging; the directory goes
 // back into the v2 tree and only this run's files are removed.
 func TestRollbackRaceWithAddition(t *testing.T) {
-	owner := &Owner{UID: os.Geteuid(), GID: os.Getegid()}
-	p, err := New(t.Context(), Options{Root: t.TempDir(), Owner: owner})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := newInternalPlacer(t)
 	data := []byte("blob")
 	d := digest.FromBytes(data)
 	if _, err := p.StageReader(t.Context(), d, int64(len(data)), bytes.NewReader(data)); err != nil {

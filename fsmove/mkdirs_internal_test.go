@@ -11,12 +11,7 @@ import (
 // then its missing parents), counts each directory it made once, leaves
 // existing ones alone, and reports a file in the way as errTaken.
 func TestMkdirs(t *testing.T) {
-	owner := &Owner{UID: os.Geteuid(), GID: os.Getegid()}
-	p, err := New(t.Context(), Options{Root: t.TempDir(), Owner: owner})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := newInternalPlacer(t)
 	tr, err := p.pickTree(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -64,4 +59,16 @@ func TestMkdirs(t *testing.T) {
 			t.Errorf("mkdirs %v through a file: got %v, want errTaken", dirs, err)
 		}
 	}
+}
+
+// newInternalPlacer is a Placer on a fresh temporary root owned by the
+// test's own user, closed when the test ends.
+func newInternalPlacer(t *testing.T) *Placer {
+	t.Helper()
+	p, err := New(t.Context(), Options{Root: t.TempDir(), Owner: &Owner{UID: os.Geteuid(), GID: os.Getegid()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
 }

@@ -282,7 +282,7 @@ probe:
 		case errors.Is(err, unix.ENOTDIR):
 			return errTaken
 		default:
-			return &PathError{Op: "creating staging directory", Path: filepath.Join(p.staging, t.name, filepath.FromSlash(rel)), Err: err}
+			return p.dirError(t, rel, err)
 		}
 	}
 	for i := have + 1; i <= len(dirs); i++ {
@@ -294,13 +294,18 @@ probe:
 		case errors.Is(err, unix.ENOTDIR):
 			return errTaken
 		case err != nil:
-			return &PathError{Op: "creating staging directory", Path: filepath.Join(p.staging, t.name, filepath.FromSlash(rel)), Err: err}
+			return p.dirError(t, rel, err)
 		}
 		if err := p.madeDir(t, rel); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// dirError is mkdirs' error for the directory rel of t.
+func (p *Placer) dirError(t *stree, rel string, err error) error {
+	return &PathError{Op: "creating staging directory", Path: filepath.Join(p.staging, t.name, filepath.FromSlash(rel)), Err: err}
 }
 
 // madeDir counts the directory rel that mkdirs just made in t and gives it
@@ -317,7 +322,7 @@ func (p *Placer) madeDir(t *stree, rel string) error {
 		err = unix.Fchmodat(t.fd, rel, uint32(dirMode), 0)
 	}
 	if err != nil {
-		return &PathError{Op: "creating staging directory", Path: filepath.Join(p.staging, t.name, filepath.FromSlash(rel)), Err: err}
+		return p.dirError(t, rel, err)
 	}
 	return nil
 }
