@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -42,10 +44,12 @@ func TestImportClassic(t *testing.T) {
 			dsn := harborDB(t)
 			data := harborData(t)
 			src := tc.src(t)
-			rep, err := importer.Run(ctx, importer.Options{Source: src, HarborData: data, DSN: dsn, Logger: testLogger(t)})
+			var prog progressLog
+			rep, err := importer.Run(ctx, importer.Options{Source: src, HarborData: data, DSN: dsn, Logger: testLogger(t), Progress: prog.record})
 			if err != nil {
 				t.Fatalf("import: %v", err)
 			}
+			prog.check(t, fixtureRepos(fs.fx))
 			if rep.Rows == nil || rep.Rows.Artifacts == 0 {
 				t.Fatalf("report says no artifacts were written: %+v", rep.Rows)
 			}
@@ -223,4 +227,63 @@ func pullAll(t *testing.T, conn *pgx.Conn, data string, fx *testenv.Fixture) {
 			t.Errorf("pulling %s:%s: %v", r.Repo, r.Tag, err)
 		}
 	}
+}
+
+// progressLog records an import's progress events (from any goroutine).
+type progressLog struct {
+	mu     sync.Mutex
+	events []importer.Progress
+}
+
+func (l *progressLog) record(p importer.Progress) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, p)
+}
+
+// check wants every phase of an import, first reported in the order they
+// start (the rows load while the files are staged and placed), the planning
+// counted per repository up to repos of repos, and no count past its total.
+func (l *progressLog) check(t *testing.T, repos int) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var order []string
+	lastPlan := importer.Progress{Done: -1}
+	for _, e := range l.events {
+		if !slices.Contains(order, e.Phase) {
+			order = append(order, e.Phase)
+		}
+		if e.Total > 0 && e.Done > e.Total {
+			t.Errorf("progress: %+v counts past its total", e)
+		}
+		if e.Phase == "plan" {
+			if e.Unit != "repositories" || e.Total != int64(repos) || e.Done < lastPlan.Done {
+				t.Errorf("progress: plan event %+v after %+v; want repositories counted up to %d", e, lastPlan, repos)
+			}
+			lastPlan = e
+		}
+	}
+	if want := []string{"scan", "plan", "database", "stage", "place", "verify"}; !slices.Equal(order, want) {
+		t.Errorf("progress: phases first reported in the order %v, want %v", order, want)
+	}
+	if lastPlan.Done != int64(repos) {
+		t.Errorf("progress: the last plan event is %+v, want %d of %d repositories", lastPlan, repos, repos)
+	}
+	if last := l.events[len(l.events)-1]; last.Phase != "verify" || last.Done == 0 || last.Done != last.Total {
+		t.Errorf("progress: the last event is %+v, want every artifact verified", last)
+	}
+}
+
+// fixtureRepos counts the repositories of fx's tags and untagged manifests.
+func fixtureRepos(fx *testenv.Fixture) int {
+	repos := map[string]bool{}
+	for _, im := range fx.Images {
+		repos[im.Repo] = true
+	}
+	for _, u := range fx.Untagged {
+		repo, _, _ := strings.Cut(u, "@")
+		repos[repo] = true
+	}
+	return len(repos)
 }

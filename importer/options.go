@@ -80,12 +80,13 @@ type Options struct {
 
 // Progress is one progress event.
 type Progress struct {
-	// Phase: "scan", "plan", "stage", "place", "database".
+	// Phase: "scan", "plan", "stage", "place", "database", "verify".
 	Phase string
 	Done  int64
 	// Total is 0 when unknown.
 	Total int64
-	// Unit of Done and Total: "entries", "bytes", "files", "references".
+	// Unit of Done and Total: "bytes", "repositories", "blobs", "files",
+	// "artifacts".
 	Unit string
 }
 

@@ -247,10 +247,12 @@ func (pl *planner) build(ctx context.Context, inv *inventory) error {
 			delete(pl.sharedTargets, target)
 		}
 	}
-	for _, src := range inv.sortedRepos() {
+	repos := inv.sortedRepos()
+	for i, src := range repos {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		pl.opts.progress("plan", int64(i), int64(len(repos)), "repositories")
 		for target := range pl.nodes {
 			if !pl.sharedTargets[target] {
 				delete(pl.nodes, target)
@@ -335,6 +337,7 @@ func (pl *planner) build(ctx context.Context, inv *inventory) error {
 			return err
 		}
 	}
+	pl.opts.progress("plan", int64(len(repos)), int64(len(repos)), "repositories")
 	// Blob rows last: a blob's content type is the last manifest's that
 	// references it (harbor-facts §2.9).
 	for i := range p.blobs.rows {

@@ -109,6 +109,10 @@ func verifyWith(ctx context.Context, db harbordb.DBTX, opts VerifyOptions) (*Ver
 	if err != nil {
 		return v.rep, err
 	}
+	if opts.Progress != nil {
+		n := int64(v.rep.Artifacts)
+		opts.Progress(Progress{Phase: "verify", Done: n, Total: n, Unit: "artifacts"})
+	}
 	if len(v.rep.Problems) > 0 {
 		return v.rep, fmt.Errorf("%w: %d problems in %d artifacts", ErrVerifyFailed, len(v.rep.Problems), v.rep.Artifacts)
 	}

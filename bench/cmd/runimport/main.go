@@ -171,7 +171,7 @@ func run(ctx context.Context) error {
 	flag.StringVar(&memProfile, "memprofile", "", "write a heap profile (after the run) here")
 	flag.StringVar(&out, "out", "", "write the JSON result here (default stdout)")
 	flag.BoolVar(&verbose, "v", false, "log to stderr")
-	flag.StringVar(&heapAt, "heap-at", "", "write a heap profile (live objects, after a GC) when this phase starts: stage, place, database, verify")
+	flag.StringVar(&heapAt, "heap-at", "", "write a heap profile (live objects, after a GC) when this phase starts: plan, stage, place, database, verify")
 	flag.StringVar(&heapAtFile, "heap-at-file", "heap-at.prof", "where -heap-at writes")
 	flag.BoolVar(&dbSteps, "db-steps", false, "time each statement of the database phase (enables debug records, which costs a little)")
 	flag.Parse()
