@@ -434,12 +434,12 @@ func (s *dirSource) prefetch(ctx context.Context, inv *inventory) (stop func()) 
 		i := 0
 		for _, r := range inv.sortedRepos() {
 			links := inv.repos[r]
-			for _, t := range sortedTags(links.tags) {
+			for _, t := range links.tags {
 				if i++; !win.wait(i) {
 					return
 				}
 				select {
-				case work <- links.tags[t]:
+				case work <- t.to.digest():
 				case <-ctx.Done():
 					return
 				}

@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/harbor-import/harbor-import/harbordb"
@@ -290,8 +291,8 @@ func (pl *planner) build(ctx context.Context, inv *inventory) error {
 		sum := RepoSummary{Source: src, Target: target, Project: project}
 		pl.repoLinks = map[linkKey]bool{}
 		reached := map[digest.Digest]bool{}
-		for _, tag := range sortedTags(links.tags) {
-			d := links.tags[tag]
+		for _, tl := range links.tags {
+			tag, d := tl.name, tl.to.digest()
 			if err := checkTagName(tag); err != nil {
 				pl.problem(Problem{Kind: "invalid-name", Repository: src, Tag: tag, Message: err.Error()})
 				continue
@@ -309,8 +310,9 @@ func (pl *planner) build(ctx context.Context, inv *inventory) error {
 				pl.addAccessory(target, node, subject, accCosign, "")
 			}
 		}
-		sum.Artifacts += pl.referrers(ctx, src, target, project, links.revisions, reached)
-		for _, d := range sortedDigests(links.revisions) {
+		revisions := links.revisionDigests()
+		sum.Artifacts += pl.referrers(ctx, src, target, project, revisions, reached)
+		for _, d := range revisions {
 			if reached[d] || pl.failed[target+"@"+d.String()] {
 				continue // imported, or reported as a problem (or skipped) already
 			}
@@ -427,9 +429,9 @@ func (pl *planner) resolveRef(ctx context.Context, src, target, project, tag str
 // Older Harbors had no subject support: a referrer pushed there is a plain
 // untagged artifact that GC deletes, so it stays untagged here too (and
 // --include-untagged imports it as such). It returns the artifacts added.
-func (pl *planner) referrers(ctx context.Context, src, target, project string, revisions, reached map[digest.Digest]bool) int {
+func (pl *planner) referrers(ctx context.Context, src, target, project string, revisions []digest.Digest, reached map[digest.Digest]bool) int {
 	subjects := map[digest.Digest]digest.Digest{}
-	for _, d := range sortedDigests(revisions) {
+	for _, d := range revisions {
 		if reached[d] {
 			continue
 		}
@@ -442,7 +444,7 @@ func (pl *planner) referrers(ctx context.Context, src, target, project string, r
 	added := 0
 	for progress := true; progress; {
 		progress = false
-		for _, d := range sortedDigests(keys(subjects)) {
+		for _, d := range slices.Sorted(maps.Keys(subjects)) {
 			if reached[d] || pl.nodes[target][subjects[d]] == nil {
 				continue
 			}
@@ -461,14 +463,6 @@ func (pl *planner) referrers(ctx context.Context, src, target, project string, r
 		}
 	}
 	return added
-}
-
-func keys[K comparable, V any](m map[K]V) map[K]bool {
-	out := make(map[K]bool, len(m))
-	for k := range m {
-		out[k] = true
-	}
-	return out
 }
 
 // warn adds the plan's warnings: what cannot be reproduced exactly or
@@ -540,15 +534,6 @@ func (pl *planner) warn() error {
 	}
 	p.warnings = append(p.warnings, msg)
 	return nil
-}
-
-func sortedDigests(m map[digest.Digest]bool) []digest.Digest {
-	out := make([]digest.Digest, 0, len(m))
-	for d := range m {
-		out = append(out, d)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
 }
 
 // planMark remembers plan lengths so a failed reference leaves no rows.

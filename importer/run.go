@@ -194,6 +194,7 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 	if err := src.scan(ctx, inv, env); err != nil {
 		return rep, err
 	}
+	inv.seal()
 	log.Info("scanned source", "repositories", len(inv.repos), "link_files", inv.linkFiles)
 	failpoint(ctx, "scanned")
 

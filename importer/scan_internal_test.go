@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/harbor-import/harbor-import/internal/regpath"
@@ -38,10 +39,12 @@ func TestScanNamesCalledIndex(t *testing.T) {
 	if err := (&dirSource{root: v2, v2: v2}).scan(context.Background(), inv, scanEnv{}); err != nil {
 		t.Fatal(err)
 	}
-	if got := inv.repos["team/index/app"]; got == nil || got.tags["v1"] != d {
+	inv.seal()
+	if got := inv.repos["team/index/app"]; got == nil || len(got.tags) != 1 || got.tags[0].name != "v1" || got.tags[0].to.digest() != d {
 		t.Errorf("team/index/app: got %+v, want tag v1 -> %s", got, d)
 	}
-	if got := inv.repos["index"]; got == nil || got.tags["index"] != d || !got.revisions[d] || len(got.revisions) != 1 {
+	if got := inv.repos["index"]; got == nil || len(got.tags) != 1 || got.tags[0].name != "index" || got.tags[0].to.digest() != d ||
+		!slices.Equal(got.revisionDigests(), []digest.Digest{d}) {
 		t.Errorf("index: got %+v, want tag index -> %s and one revision", got, d)
 	}
 	if inv.linkFiles != 3 {

@@ -32,6 +32,8 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -171,10 +173,15 @@ func run(ctx context.Context) error {
 	flag.StringVar(&memProfile, "memprofile", "", "write a heap profile (after the run) here")
 	flag.StringVar(&out, "out", "", "write the JSON result here (default stdout)")
 	flag.BoolVar(&verbose, "v", false, "log to stderr")
-	flag.StringVar(&heapAt, "heap-at", "", "write a heap profile (live objects, after a GC) when this phase starts: plan, stage, place, database, verify")
+	flag.StringVar(&heapAt, "heap-at", "", "write a heap profile (live objects, after a GC) when this phase starts: plan, stage, place, database, verify; PHASE@N when its count reaches N (plan@300: after 300 repositories)")
 	flag.StringVar(&heapAtFile, "heap-at-file", "heap-at.prof", "where -heap-at writes")
 	flag.BoolVar(&dbSteps, "db-steps", false, "time each statement of the database phase (enables debug records, which costs a little)")
 	flag.Parse()
+	if heapAt != "" || memProfile != "" {
+		// Sample finely: the default (one sample per 512 KiB) blurs
+		// structures of a few MB.
+		runtime.MemProfileRate = 4096
+	}
 	switch strategy {
 	case "auto":
 	case "link":
@@ -195,7 +202,7 @@ func run(ctx context.Context) error {
 	opts.Logger = slog.New(logHook{Handler: h, c: c, dbSteps: dbSteps, mu: &c.mu, steps: &steps, prev: &prev})
 	var heapOnce sync.Once
 	opts.Progress = func(p importer.Progress) {
-		if p.Phase == heapAt {
+		if phase, at, _ := strings.Cut(heapAt, "@"); p.Phase == phase && (at == "" || strconv.FormatInt(p.Done, 10) == at) {
 			heapOnce.Do(func() { writeHeap(heapAtFile) })
 		}
 		switch {
