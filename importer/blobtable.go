@@ -84,7 +84,7 @@ func (t *blobTable) digest(id uint32) digest.Digest {
 	if d, ok := t.otherOf[id]; ok {
 		return d
 	}
-	return digest.Digest("sha256:" + hex.EncodeToString(t.rows[id].sum[:]))
+	return sumDigest(t.rows[id].sum)
 }
 
 // find returns the id of d's blob.

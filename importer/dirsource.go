@@ -300,7 +300,7 @@ type prefetchGen struct {
 const prefetchRotation = 2 * prefetchWindow
 
 func (p *prefetched) size(d digest.Digest) (int64, bool) {
-	k, ok := digestKey(d)
+	k, ok := sha256Key(d)
 	if !ok {
 		return 0, false
 	}
@@ -316,7 +316,7 @@ func (p *prefetched) size(d digest.Digest) (int64, bool) {
 }
 
 func (p *prefetched) setSize(d digest.Digest, size int64) {
-	k, ok := digestKey(d)
+	k, ok := sha256Key(d)
 	if !ok {
 		return
 	}
@@ -332,7 +332,7 @@ func (p *prefetched) setSize(d digest.Digest, size int64) {
 // firstVisit reports whether the manifest d is visited for the first time
 // (in the generations kept).
 func (p *prefetched) firstVisit(d digest.Digest) bool {
-	k, ok := digestKey(d)
+	k, ok := sha256Key(d)
 	if !ok {
 		return false
 	}
@@ -439,7 +439,7 @@ func (s *dirSource) prefetch(ctx context.Context, inv *inventory) (stop func()) 
 					return
 				}
 				select {
-				case work <- t.to.digest():
+				case work <- t.target():
 				case <-ctx.Done():
 					return
 				}

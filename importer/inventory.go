@@ -20,48 +20,27 @@ type inventory struct {
 }
 
 // repoLinks are one repository's links. They are kept compact, a digest
-// as its 32 bytes: a 50,000-tag storage has ~95,000 tag and revision
-// links, which maps of digest strings held in ~20 MB. Both lists are in
-// the order links were read until inventory.seal sorts them.
+// as its 32 bytes (regpath.ParseLink takes sha256 only): a 50,000-tag
+// storage has ~95,000 tag and revision links, which maps of digest strings
+// held in ~20 MB. Both lists are in the order links were read until
+// inventory.seal sorts them.
 type repoLinks struct {
-	tags      []tagLink    // by name after seal, each name once
-	revisions []linkDigest // sorted after seal, each once
+	tags      []tagLink  // by name after seal, each name once
+	revisions [][32]byte // sha256 sums, sorted after seal, each once
 }
 
-// tagLink is a tag's current link.
+// tagLink is a tag's current link and the sha256 sum it holds.
 type tagLink struct {
 	name string
-	to   linkDigest
+	sum  [32]byte
 }
 
-// linkDigest is the digest a link file holds: a canonical sha256 (what a
-// registry writes) as its 32 bytes, any other spelling as text.
-type linkDigest struct {
-	sum   [32]byte
-	other digest.Digest // "" for a canonical sha256
-}
+// target returns the digest t's link holds (a new string each call).
+func (t tagLink) target() digest.Digest { return sumDigest(t.sum) }
 
-func newLinkDigest(d digest.Digest) linkDigest {
-	if k, ok := sha256Key(d); ok {
-		return linkDigest{sum: k}
-	}
-	return linkDigest{other: d}
-}
-
-// digest returns the digest (a new string for a sha256).
-func (l linkDigest) digest() digest.Digest {
-	if l.other != "" {
-		return l.other
-	}
-	return digest.Digest("sha256:" + hex.EncodeToString(l.sum[:]))
-}
-
-// compare orders link digests as their text.
-func (l linkDigest) compare(o linkDigest) int {
-	if l.other == "" && o.other == "" {
-		return bytes.Compare(l.sum[:], o.sum[:])
-	}
-	return strings.Compare(string(l.digest()), string(o.digest()))
+// sumDigest spells a sha256 sum as a digest.
+func sumDigest(sum [32]byte) digest.Digest {
+	return digest.Digest("sha256:" + hex.EncodeToString(sum[:]))
 }
 
 func newInventory() *inventory { return &inventory{repos: map[string]*repoLinks{}} }
@@ -82,19 +61,23 @@ func (inv *inventory) addLink(rel string, spec regpath.Spec, b []byte) error {
 	if err != nil {
 		return fmt.Errorf("%w: link file %s: %w", ErrCorruptSource, rel, err)
 	}
+	sum, ok := sha256Key(d)
+	if !ok {
+		return fmt.Errorf("%w: link file %s holds %s, not a sha256 digest", ErrCorruptSource, rel, d)
+	}
 	inv.linkFiles++
 	switch spec.Kind {
 	case regpath.TagCurrentLink:
 		// The tag is cut from the link's path: a copy keeps the path
 		// from staying in memory with it.
 		r := inv.repo(spec.Repo)
-		r.tags = append(r.tags, tagLink{name: strings.Clone(spec.Tag), to: newLinkDigest(d)})
+		r.tags = append(r.tags, tagLink{name: strings.Clone(spec.Tag), sum: sum})
 	case regpath.RevisionLink:
 		if d != spec.Digest {
 			return fmt.Errorf("%w: link file %s holds %s, not the digest its path names", ErrCorruptSource, rel, d)
 		}
 		r := inv.repo(spec.Repo)
-		r.revisions = append(r.revisions, newLinkDigest(d))
+		r.revisions = append(r.revisions, sum)
 	case regpath.LayerLink, regpath.TagIndexLink:
 		// Layer links are rewritten from manifests; tag index links are history.
 		inv.repo(spec.Repo)
@@ -123,17 +106,17 @@ func (inv *inventory) seal() {
 			}
 			kept = append(kept, t)
 		}
-		r.tags = kept
-		slices.SortFunc(r.revisions, linkDigest.compare)
-		r.revisions = slices.CompactFunc(r.revisions, func(a, b linkDigest) bool { return a.compare(b) == 0 })
+		slices.SortFunc(r.revisions, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
+		// Exact copies: what appending left spare would stay with them.
+		r.tags, r.revisions = slices.Clone(kept), slices.Clone(slices.Compact(r.revisions))
 	}
 }
 
 // revisionDigests returns r's revisions, sorted (after seal).
 func (r *repoLinks) revisionDigests() []digest.Digest {
 	out := make([]digest.Digest, len(r.revisions))
-	for i, l := range r.revisions {
-		out[i] = l.digest()
+	for i, sum := range r.revisions {
+		out[i] = sumDigest(sum)
 	}
 	return out
 }

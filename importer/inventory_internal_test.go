@@ -33,7 +33,7 @@ func TestInventorySeal(t *testing.T) {
 	r := inv.repos["team/app"]
 	var tags []string
 	for _, tl := range r.tags {
-		tags = append(tags, tl.name+"="+tl.to.digest().String())
+		tags = append(tags, tl.name+"="+tl.target().String())
 	}
 	if want := []string{"v1=" + b.String(), "v2=" + c.String()}; !slices.Equal(tags, want) {
 		t.Errorf("tags: got %v, want %v", tags, want)
@@ -43,33 +43,5 @@ func TestInventorySeal(t *testing.T) {
 	}
 	if inv.linkFiles != 7 {
 		t.Errorf("counted %d link files, want 7", inv.linkFiles)
-	}
-}
-
-// TestLinkDigest: a canonical sha256 is kept as bytes and spelled back
-// the same; anything else is kept as given; both sort as text.
-func TestLinkDigest(t *testing.T) {
-	sha := digest.FromString("x")
-	upper := digest.Digest("sha256:" + "ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789")
-	sha512 := digest.SHA512.FromString("x")
-	for _, d := range []digest.Digest{sha, upper, sha512} {
-		l := newLinkDigest(d)
-		if got := l.digest(); got != d {
-			t.Errorf("%s: spelled back as %s", d, got)
-		}
-		if (l.other == "") != (d == sha) {
-			t.Errorf("%s: other = %q", d, l.other)
-		}
-	}
-	ls := []linkDigest{newLinkDigest(sha512), newLinkDigest(sha), newLinkDigest(upper)}
-	slices.SortFunc(ls, linkDigest.compare)
-	var got []digest.Digest
-	for _, l := range ls {
-		got = append(got, l.digest())
-	}
-	want := []digest.Digest{sha512, sha, upper}
-	slices.Sort(want)
-	if !slices.Equal(got, want) {
-		t.Errorf("sorted: got %v, want %v", got, want)
 	}
 }

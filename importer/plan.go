@@ -292,7 +292,7 @@ func (pl *planner) build(ctx context.Context, inv *inventory) error {
 		pl.repoLinks = map[linkKey]bool{}
 		reached := map[digest.Digest]bool{}
 		for _, tl := range links.tags {
-			tag, d := tl.name, tl.to.digest()
+			tag, d := tl.name, tl.target()
 			if err := checkTagName(tag); err != nil {
 				pl.problem(Problem{Kind: "invalid-name", Repository: src, Tag: tag, Message: err.Error()})
 				continue

@@ -40,10 +40,10 @@ func TestScanNamesCalledIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	inv.seal()
-	if got := inv.repos["team/index/app"]; got == nil || len(got.tags) != 1 || got.tags[0].name != "v1" || got.tags[0].to.digest() != d {
+	if got := inv.repos["team/index/app"]; got == nil || len(got.tags) != 1 || got.tags[0].name != "v1" || got.tags[0].target() != d {
 		t.Errorf("team/index/app: got %+v, want tag v1 -> %s", got, d)
 	}
-	if got := inv.repos["index"]; got == nil || len(got.tags) != 1 || got.tags[0].name != "index" || got.tags[0].to.digest() != d ||
+	if got := inv.repos["index"]; got == nil || len(got.tags) != 1 || got.tags[0].name != "index" || got.tags[0].target() != d ||
 		!slices.Equal(got.revisionDigests(), []digest.Digest{d}) {
 		t.Errorf("index: got %+v, want tag index -> %s and one revision", got, d)
 	}

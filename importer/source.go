@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -85,20 +84,6 @@ func openSource(path string) (source, error) {
 func isDir(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.IsDir()
-}
-
-// digestKey is the raw sha256 of d, a map key without a string per blob;
-// ok false for other algorithms (regpath accepts only sha256).
-func digestKey(d digest.Digest) (k [32]byte, ok bool) {
-	if d.Algorithm() != digest.SHA256 {
-		return k, false
-	}
-	enc := d.Encoded()
-	if len(enc) != 64 {
-		return k, false
-	}
-	_, err := hex.Decode(k[:], []byte(enc))
-	return k, err == nil
 }
 
 // verifyBytes checks b against d.

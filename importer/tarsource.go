@@ -28,7 +28,7 @@ type tarSource struct {
 	compress string
 	prefix   string // path of the v2 root inside the archive, with a trailing '/'
 
-	blobs map[[32]byte]*tarBlob // by raw sha256 (digestKey): ~170,000 digest strings held ~14 MB
+	blobs map[[32]byte]*tarBlob // by raw sha256 (sha256Key): ~170,000 digest strings held ~14 MB
 	// spill holds the JSON blobs (manifests, configs) the scan met, back
 	// to back, for the planner: an unlinked temporary file (in
 	// scanEnv.tempDir) written through spillW as the archive streams by and
@@ -269,7 +269,7 @@ func checkLinkEntry(hdr *tar.Header, name string) error {
 }
 
 func (s *tarSource) scanBlob(ctx context.Context, hdr *tar.Header, name string, d digest.Digest, r io.Reader, env scanEnv) error {
-	k, ok := digestKey(d)
+	k, ok := sha256Key(d)
 	if !ok {
 		return fmt.Errorf("tar entry %s: unsupported digest %s", name, d)
 	}
@@ -328,7 +328,7 @@ func (s *tarSource) scanBlob(ctx context.Context, hdr *tar.Header, name string, 
 
 // blob returns what the scan learnt of blob d, nil if nothing.
 func (s *tarSource) blob(d digest.Digest) *tarBlob {
-	k, ok := digestKey(d)
+	k, ok := sha256Key(d)
 	if !ok {
 		return nil
 	}
