@@ -183,8 +183,15 @@ func (s *Spool) Flush() error {
 // Discard drops the rows of the spooled tables not flushed yet.
 func (s *Spool) Discard() {
 	b := &s.Batch
-	b.Artifacts, b.References, b.Tags, b.Blobs = b.Artifacts[:0], b.References[:0], b.Tags[:0], b.Blobs[:0]
-	b.ArtifactBlobs, b.ProjectBlobs, b.Accessories = b.ArtifactBlobs[:0], b.ProjectBlobs[:0], b.Accessories[:0]
+	b.Artifacts, b.References, b.Tags, b.Blobs = emptied(b.Artifacts), emptied(b.References), emptied(b.Tags), emptied(b.Blobs)
+	b.ArtifactBlobs, b.ProjectBlobs, b.Accessories = emptied(b.ArtifactBlobs), emptied(b.ProjectBlobs), emptied(b.Accessories)
+}
+
+// emptied returns rows emptied for reuse: cleared first, so the strings of
+// rows already spooled do not stay in memory with the spare capacity.
+func emptied[T any](rows []T) []T {
+	clear(rows)
+	return rows[:0]
 }
 
 // SpooledBytes is the size of the spool's files.

@@ -429,17 +429,28 @@ func (s *dirSource) prefetch(ctx context.Context, inv *inventory) (stop func()) 
 			}
 		}()
 	}
+	// The planner takes repositories out of inv as it goes (the window
+	// counts their tags), so their sizes are noted before it starts.
+	repos := inv.sortedRepos()
+	sizes := make([]int, len(repos))
+	for k, r := range repos {
+		sizes[k] = len(inv.repos[r].tags)
+	}
 	go func() {
 		defer close(work)
 		i := 0
-		for _, r := range inv.sortedRepos() {
-			links := inv.repos[r]
-			for _, t := range links.tags {
+		for k, r := range repos {
+			targets := inv.tagTargets(r)
+			if targets == nil {
+				i += sizes[k] // planned already: too late to read ahead
+				continue
+			}
+			for _, d := range targets {
 				if i++; !win.wait(i) {
 					return
 				}
 				select {
-				case work <- t.target():
+				case work <- d:
 				case <-ctx.Done():
 					return
 				}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/harbor-import/harbor-import/internal/regpath"
 	"github.com/opencontainers/go-digest"
@@ -14,6 +15,10 @@ import (
 
 // inventory is what the link files of a registry storage say.
 type inventory struct {
+	// repos is written by the scan alone; once it is over, the planner
+	// takes each repository out as it plans it (take), so what is left
+	// shrinks as the plan grows, and the prefetcher reads ahead under mu.
+	mu    sync.Mutex
 	repos map[string]*repoLinks
 	// linkFiles counts the link files read.
 	linkFiles int
@@ -117,6 +122,32 @@ func (r *repoLinks) revisionDigests() []digest.Digest {
 	out := make([]digest.Digest, len(r.revisions))
 	for i, sum := range r.revisions {
 		out[i] = sumDigest(sum)
+	}
+	return out
+}
+
+// take removes repository name's links from inv and returns them (nil
+// when taken already or unknown).
+func (inv *inventory) take(name string) *repoLinks {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	r := inv.repos[name]
+	delete(inv.repos, name)
+	return r
+}
+
+// tagTargets returns the digests repository name's tags hold, in tag
+// order, or nil once the planner took the repository.
+func (inv *inventory) tagTargets(name string) []digest.Digest {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	r := inv.repos[name]
+	if r == nil {
+		return nil
+	}
+	out := make([]digest.Digest, len(r.tags))
+	for i, t := range r.tags {
+		out[i] = t.target()
 	}
 	return out
 }

@@ -260,7 +260,7 @@ func (pl *planner) build(ctx context.Context, inv *inventory) error {
 			}
 		}
 		pl.nodeKeys = pl.nodeKeys[:0]
-		links := inv.repos[src]
+		links := inv.take(src) // dropped once planned: the inventory shrinks as the plan grows
 		if r, ok := pl.br.src.(interface{ startRepo(tags int) }); ok {
 			r.startRepo(len(links.tags))
 		}
