@@ -342,9 +342,9 @@ func (pl *planner) build(ctx context.Context, inv *inventory) error {
 	pl.opts.progress("plan", int64(len(repos)), int64(len(repos)), "repositories")
 	// Blob rows last: a blob's content type is the last manifest's that
 	// references it (harbor-facts §2.9).
-	for i := range p.blobs.rows {
-		b := &p.blobs.rows[i]
-		p.batch.Blobs = append(p.batch.Blobs, harbordb.Blob{Digest: p.blobs.digest(uint32(i)).String(), ContentType: p.blobs.contentType(uint32(i)), Size: b.size})
+	for i := range uint32(p.blobs.len()) {
+		b := p.blobs.at(i)
+		p.batch.Blobs = append(p.batch.Blobs, harbordb.Blob{Digest: p.blobs.digest(i).String(), ContentType: p.blobs.contentType(i), Size: b.size})
 		p.totalSize += b.size
 		if i%4096 == 4095 {
 			if err := p.batch.Flush(); err != nil {
@@ -575,7 +575,7 @@ func (pl *planner) rollbackTo(m planMark) {
 // addBlob plans blob d.
 func (pl *planner) addBlob(d digest.Digest, size int64, contentType string, file, fromHarbor bool) {
 	id, _ := pl.p.blobs.add(d, size)
-	b := &pl.p.blobs.rows[id]
+	b := pl.p.blobs.at(id)
 	// content_type follows the most recent manifest referencing the blob (harbor-facts §2.9).
 	pl.p.blobs.setType(id, contentType)
 	b.file = b.file || file

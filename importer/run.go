@@ -230,8 +230,8 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 	if state != nil && state.DataMigrations >= 0 && state.DataMigrations < 30 && schema.Version >= 40 && schema.Version <= 111 {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("data_migrations.version is %d: Harbor core %s re-reads every artifact from the registry at its next start and rewrites its metadata (harbor-facts §3.3); the imported rows will be rewritten the same way a push's would", state.DataMigrations, schema.Releases))
 	}
-	for id := range p.blobs.rows {
-		b := &p.blobs.rows[id]
+	for id := range uint32(p.blobs.len()) {
+		b := p.blobs.at(id)
 		switch {
 		case !b.file:
 			rep.Blobs.NoData++
@@ -239,7 +239,7 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 			rep.Blobs.Existing++
 		case opts.DryRun:
 			// A real run skips what Harbor's storage already holds (scan, placeFiles).
-			if size, ok, err := inHarbor(p.blobs.digest(uint32(id))); err == nil && ok && size == b.size {
+			if size, ok, err := inHarbor(p.blobs.digest(id)); err == nil && ok && size == b.size {
 				rep.Blobs.Existing++
 			}
 		}
@@ -384,12 +384,12 @@ func placeFiles(ctx context.Context, opts *Options, src source, placer *fsmove.P
 		return fsmove.Result{}, err
 	}
 	total := int64(p.blobs.len())
-	for i := range p.blobs.rows {
-		b := &p.blobs.rows[i]
+	for i := range uint32(p.blobs.len()) {
+		b := p.blobs.at(i)
 		if !b.file || b.fromHarbor {
 			continue
 		}
-		d := p.blobs.digest(uint32(i))
+		d := p.blobs.digest(i)
 		if _, isDir := src.(*dirSource); isDir {
 			has, err := placer.BlobExists(d, b.size)
 			if err != nil {
@@ -405,7 +405,7 @@ func placeFiles(ctx context.Context, opts *Options, src source, placer *fsmove.P
 		if i%64 == 0 {
 			opts.progress("stage", int64(i), total, "blobs")
 		}
-		if i == p.blobs.len()/2 {
+		if i == uint32(p.blobs.len()/2) {
 			failpoint(ctx, "staging")
 		}
 	}
@@ -519,7 +519,7 @@ func quotaCheck(p *plan, st *harbordb.State, ignore bool) error {
 	err := harbordb.Each(p.batch, func(pb harbordb.ProjectBlob) error {
 		id, ok := p.blobs.find(digest.Digest(pb.BlobDigest))
 		if ok && p.blobs.contentType(id) != mtForeignLayer && !st.ProjectBlobs[pb.Project+"\x00"+pb.BlobDigest] {
-			growth[pb.Project] += p.blobs.rows[id].size
+			growth[pb.Project] += p.blobs.at(id).size
 		}
 		return nil
 	})

@@ -28,7 +28,7 @@ type tarSource struct {
 	compress string
 	prefix   string // path of the v2 root inside the archive, with a trailing '/'
 
-	blobs map[[32]byte]*tarBlob // by raw sha256 (sha256Key): ~170,000 digest strings held ~14 MB
+	blobs sumTable[tarBlob] // by sha256 sum: 72 bytes per blob, where a map of records held ~110
 	// spill holds the JSON blobs (manifests, configs) the scan met, back
 	// to back, for the planner: an unlinked temporary file (in
 	// scanEnv.tempDir) written through spillW as the archive streams by and
@@ -39,7 +39,7 @@ type tarSource struct {
 	spillN int64
 }
 
-// tarBlob is what the scan learnt of one blob entry (48 bytes).
+// tarBlob is what the scan learnt of one blob entry (40 bytes).
 type tarBlob struct {
 	size int64
 	// off and n place a JSON blob's content in the spill file; n is 0
@@ -47,13 +47,12 @@ type tarBlob struct {
 	off int64
 	n   uint32
 	// head is the blob's first bytes, for content sniffing (icons):
-	// headLen of them, when hasHead.
-	head     [tarHeadLen]byte
-	headLen  uint8
-	hasHead  bool
-	staged   bool // staged by the scan (not when Harbor already had it, nor in a dry run)
-	handed   bool // stage() was called for it: it stays staged
-	inHarbor bool
+	// headLen of them, when hasHead (not for a blob Harbor has already).
+	head    [tarHeadLen]byte
+	headLen uint8
+	hasHead bool
+	staged  bool // staged by the scan (not when Harbor already had it, nor in a dry run)
+	handed  bool // stage() was called for it: it stays staged
 }
 
 func openTar(p string) (*tarSource, error) {
@@ -65,7 +64,7 @@ func openTar(p string) (*tarSource, error) {
 	head := make([]byte, 512)
 	n, _ := io.ReadFull(f, head)
 	head = head[:n]
-	s := &tarSource{path: p, blobs: map[[32]byte]*tarBlob{}}
+	s := &tarSource{path: p}
 	switch {
 	case n >= 2 && head[0] == 0x1f && head[1] == 0x8b:
 		s.compress = "gzip"
@@ -273,11 +272,10 @@ func (s *tarSource) scanBlob(ctx context.Context, hdr *tar.Header, name string, 
 	if !ok {
 		return fmt.Errorf("tar entry %s: unsupported digest %s", name, d)
 	}
-	if _, dup := s.blobs[k]; dup {
+	if _, dup := s.blobs.lookup(&k); dup {
 		return nil // a tarball appended to twice; the first copy counts
 	}
-	b := &tarBlob{size: hdr.Size}
-	s.blobs[k] = b
+	b := s.blobs.at(s.blobs.push(k, tarBlob{size: hdr.Size}))
 	rec := &readErrRecorder{r: r}
 	r = rec
 	if env.inHarbor != nil {
@@ -286,7 +284,6 @@ func (s *tarSource) scanBlob(ctx context.Context, hdr *tar.Header, name string, 
 			return err
 		}
 		if has {
-			b.inHarbor = true
 			return nil // tar.Reader skips the unread data
 		}
 	}
@@ -332,7 +329,10 @@ func (s *tarSource) blob(d digest.Digest) *tarBlob {
 	if !ok {
 		return nil
 	}
-	return s.blobs[k]
+	if id, ok := s.blobs.lookup(&k); ok {
+		return s.blobs.at(id)
+	}
+	return nil
 }
 
 // readErrRecorder remembers a failed read of the archive (not io.EOF).
@@ -427,12 +427,13 @@ func (s *tarSource) stage(_ context.Context, _ *fsmove.Placer, d digest.Digest, 
 }
 
 // discardUnused discards the staged blobs the plan did not take (called
-// once planning is over).
+// once planning and staging are over) and forgets what the scan learnt of
+// every blob, which only the planner needed.
 func (s *tarSource) discardUnused(p *fsmove.Placer) {
-	for k, b := range s.blobs {
-		if b.staged && !b.handed {
-			_ = p.DiscardBlob(digest.NewDigestFromBytes(digest.SHA256, k[:]))
+	for id := range uint32(s.blobs.len()) {
+		if b := s.blobs.at(id); b.staged && !b.handed {
+			_ = p.DiscardBlob(sumDigest(*s.blobs.sum(id)))
 		}
-		b.staged = false
 	}
+	s.blobs = sumTable[tarBlob]{}
 }

@@ -1,0 +1,133 @@
+package importer
+
+import "encoding/binary"
+
+// sumTable holds records of type R in the order they were pushed (a
+// record's id is its position), each under a sha256 sum, and finds them by
+// sum through an open-addressing index of ids. Records and sums live in
+// chunks of sumChunk: a record's address never changes, and a large table
+// is never copied to grow (a 50,000-tag storage has ~170,000 blobs, which a
+// growing slice would hold twice at the moment it grows). A record pushed
+// with a zero sum is kept but not indexed: the caller finds it otherwise.
+type sumTable[R any] struct {
+	chunks []*sumChunkOf[R]
+	n      int
+	// slots holds id+1 of the indexed records, 0 for free; linear probing
+	// from the sum's first bytes (uniform: they are a hash).
+	slots []uint32
+}
+
+const sumChunk = 2048
+
+type sumChunkOf[R any] struct {
+	sums [sumChunk][32]byte
+	recs [sumChunk]R
+}
+
+func (t *sumTable[R]) len() int { return t.n }
+
+// at returns record id; the pointer stays valid until a truncate drops it.
+func (t *sumTable[R]) at(id uint32) *R { return &t.chunks[id/sumChunk].recs[id%sumChunk] }
+
+// sum returns the sum record id was pushed with.
+func (t *sumTable[R]) sum(id uint32) *[32]byte { return &t.chunks[id/sumChunk].sums[id%sumChunk] }
+
+// lookup returns the id of the record pushed with sum k.
+func (t *sumTable[R]) lookup(k *[32]byte) (uint32, bool) {
+	if len(t.slots) == 0 || *k == ([32]byte{}) {
+		return 0, false
+	}
+	for i := t.home(k); ; i = (i + 1) & (len(t.slots) - 1) {
+		switch s := t.slots[i]; {
+		case s == 0:
+			return 0, false
+		case *t.sum(s - 1) == *k:
+			return s - 1, true
+		}
+	}
+}
+
+// push appends record r under sum k (zero: not indexed) and returns its
+// id. The caller has checked that k is not in the table.
+func (t *sumTable[R]) push(k [32]byte, r R) uint32 {
+	id := uint32(t.n)
+	if t.n == len(t.chunks)*sumChunk {
+		t.chunks = append(t.chunks, new(sumChunkOf[R]))
+	}
+	c := t.chunks[id/sumChunk]
+	c.sums[id%sumChunk], c.recs[id%sumChunk] = k, r
+	t.n++
+	if k == ([32]byte{}) {
+		return id
+	}
+	if 2*t.n > len(t.slots) {
+		t.rehash(max(1024, 2*len(t.slots)))
+	} else {
+		t.insert(id)
+	}
+	return id
+}
+
+// truncate forgets the records pushed after the first n.
+func (t *sumTable[R]) truncate(n int) {
+	if n >= t.n {
+		return
+	}
+	var zero R
+	for id := t.n - 1; id >= n; id-- {
+		if *t.sum(uint32(id)) != ([32]byte{}) {
+			t.remove(uint32(id))
+		}
+		*t.sum(uint32(id)), *t.at(uint32(id)) = [32]byte{}, zero
+	}
+	t.n = n
+	keep := (n + sumChunk - 1) / sumChunk
+	clear(t.chunks[keep:])
+	t.chunks = t.chunks[:keep]
+}
+
+func (t *sumTable[R]) home(k *[32]byte) int {
+	return int(binary.LittleEndian.Uint64(k[:8]) & uint64(len(t.slots)-1))
+}
+
+func (t *sumTable[R]) insert(id uint32) {
+	i := t.home(t.sum(id))
+	for t.slots[i] != 0 {
+		i = (i + 1) & (len(t.slots) - 1)
+	}
+	t.slots[i] = id + 1
+}
+
+// rehash rebuilds the index with n slots (a power of two is used).
+func (t *sumTable[R]) rehash(n int) {
+	size := 1
+	for size < n {
+		size *= 2
+	}
+	t.slots = make([]uint32, size)
+	for id := range uint32(t.n) {
+		if *t.sum(id) != ([32]byte{}) {
+			t.insert(id)
+		}
+	}
+}
+
+// remove takes id out of the index, shifting back the entries after it
+// that probed past its slot (no tombstones).
+func (t *sumTable[R]) remove(id uint32) {
+	mask := len(t.slots) - 1
+	i := t.home(t.sum(id))
+	for t.slots[i] != id+1 {
+		i = (i + 1) & mask
+	}
+	for j := (i + 1) & mask; t.slots[j] != 0; j = (j + 1) & mask {
+		h := t.home(t.sum(t.slots[j] - 1))
+		// The entry at j stays if its home lies cyclically in (i, j].
+		if i <= j && i < h && h <= j || i > j && (i < h || h <= j) {
+			continue
+		}
+		t.slots[i] = t.slots[j]
+		i = j
+	}
+	t.slots[i] = 0
+}
