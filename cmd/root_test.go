@@ -157,7 +157,7 @@ func TestSQLOutNeedsDryRun(t *testing.T) {
 
 // TestMemoryLimit: --memory-limit sets the runtime's soft limit (by
 // default too), GOMEMLIMIT wins unless the flag is given, the collector's
-// target is 50 unless GOGC is set, and a bad value is refused before
+// target is 25 unless GOGC is set, and a bad value is refused before
 // anything is read.
 func TestMemoryLimit(t *testing.T) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
@@ -190,12 +190,12 @@ func TestMemoryLimit(t *testing.T) {
 			t.Errorf("GOMEMLIMIT=%q %v: limit %d, want %d", tc.env, tc.args, got, tc.want)
 		}
 	}
-	// The collector's target: 50 unless GOGC is set.
+	// The collector's target: 25 unless GOGC is set.
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	for _, tc := range []struct {
 		env  string
 		want int
-	}{{"", 50}, {"200", 100}} {
+	}{{"", 25}, {"200", 100}} {
 		t.Setenv("GOGC", tc.env)
 		debug.SetGCPercent(100) // stands in for what the runtime set from GOGC
 		if err := dry(); err != nil {
