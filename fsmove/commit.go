@@ -516,7 +516,7 @@ func (p *Placer) Release() {
 	defer p.mu.Unlock()
 	p.placed = nil
 	if len(p.trees) == 0 && len(p.pre) == 0 {
-		p.files = make(map[uint64]fileRef) // nothing staged left to describe
+		p.files = inodeSet{} // nothing staged left to describe
 	}
 }
 
