@@ -126,7 +126,7 @@ Run it in a maintenance window, after a backup of the database and data volume.`
 
 // defaultMemoryLimit keeps a very large import within bounds on a
 // production host: near it the garbage collector works harder instead of
-// growing the heap (a 50,000-tag import holds ~25 MiB live at its peak).
+// growing the heap (a 50,000-tag directory import holds ~25 MiB live at its peak).
 const defaultMemoryLimit = "192MiB"
 
 // defaultGCPercent is the garbage collector's target (GOGC) unless GOGC is
