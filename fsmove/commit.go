@@ -256,7 +256,7 @@ func (p *Placer) recount(t *stree) error {
 			return err
 		}
 		p.mu.Lock()
-		how, _ := p.fileHow(st.Ino)
+		how, _ := p.files.how(st.Ino)
 		p.mu.Unlock()
 		c.add(how, st.Size, 1)
 		return nil
@@ -410,7 +410,7 @@ func (m *merger) placeFile(sfd, v2fd int, rel, name string) error {
 		return &PathError{Op: "placing", Path: dst, Digest: relDigest(crel), Err: err}
 	}
 	p.mu.Lock()
-	how, known := p.fileHow(st.Ino)
+	how, known := p.files.how(st.Ino)
 	p.mu.Unlock()
 	if !known {
 		how = LinkFile
@@ -446,7 +446,7 @@ func (m *merger) placeFile(sfd, v2fd int, rel, name string) error {
 		crashPoint("dropped staged file")
 		p.log.Debug("kept existing", "path", dst)
 		p.mu.Lock()
-		p.dropFile(st.Ino)
+		p.files.drop(st.Ino)
 		m.t.staged.add(how, st.Size, -1)
 		p.mu.Unlock()
 		m.res.Existing++
@@ -653,7 +653,7 @@ func (p *Placer) ours(dirfd int, name string) (bool, error) {
 		return false, nil
 	}
 	p.mu.Lock()
-	_, ok := p.fileHow(st.Ino)
+	_, ok := p.files.how(st.Ino)
 	p.mu.Unlock()
 	return ok, nil
 }

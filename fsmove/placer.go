@@ -216,15 +216,6 @@ func (s *inodeSet) how(ino uint64) (Method, bool) {
 	return 0, false
 }
 
-// addFile records one more staged file of inode ino. Caller holds p.mu.
-func (p *Placer) addFile(ino uint64, how Method) { p.files.add(ino, how) }
-
-// dropFile forgets one staged file of inode ino. Caller holds p.mu.
-func (p *Placer) dropFile(ino uint64) { p.files.drop(ino) }
-
-// fileHow returns how the staged inode ino was made. Caller holds p.mu.
-func (p *Placer) fileHow(ino uint64) (Method, bool) { return p.files.how(ino) }
-
 type resolved struct {
 	root, v2, staging string
 	owner             Owner

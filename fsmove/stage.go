@@ -304,7 +304,7 @@ func (p *Placer) Discard(s *Staged) error {
 	}
 	if removed {
 		p.mu.Lock()
-		p.dropFile(s.ino)
+		p.files.drop(s.ino)
 		t.staged.add(s.How, s.Size, -1)
 		p.mu.Unlock()
 	}
@@ -345,8 +345,8 @@ func (p *Placer) DiscardBlob(d digest.Digest) error {
 		}
 		if removed {
 			p.mu.Lock()
-			how, _ := p.fileHow(st.Ino)
-			p.dropFile(st.Ino)
+			how, _ := p.files.how(st.Ino)
+			p.files.drop(st.Ino)
 			t.staged.add(how, st.Size, -1)
 			p.mu.Unlock()
 		}
@@ -385,7 +385,7 @@ func (p *Placer) finish(s *Staged, err error) (*Staged, error) {
 	}
 	if err == nil {
 		crashPoint("staged")
-		p.addFile(s.ino, s.How)
+		p.files.add(s.ino, s.How)
 		t.staged.add(s.How, s.Size, 1)
 		if s.How != LinkFile {
 			s.rel = "" // Rel derives it

@@ -2,7 +2,6 @@ package importer
 
 import (
 	"bytes"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"sort"
@@ -44,9 +43,7 @@ type tagLink struct {
 func (t tagLink) target() digest.Digest { return sumDigest(t.sum) }
 
 // sumDigest spells a sha256 sum as a digest.
-func sumDigest(sum [32]byte) digest.Digest {
-	return digest.Digest("sha256:" + hex.EncodeToString(sum[:]))
-}
+func sumDigest(sum [32]byte) digest.Digest { return digest.NewDigestFromBytes(digest.SHA256, sum[:]) }
 
 func newInventory() *inventory { return &inventory{repos: map[string]*repoLinks{}} }
 
