@@ -9,7 +9,6 @@ import (
 	"hash"
 	"io"
 	"path/filepath"
-	"slices"
 	"sync"
 
 	"github.com/opencontainers/go-digest"
@@ -307,56 +306,6 @@ func (p *Placer) Discard(s *Staged) error {
 		p.files.drop(s.ino)
 		t.staged.add(s.How, s.Size, -1)
 		p.mu.Unlock()
-	}
-	return nil
-}
-
-// DiscardBlob discards the staged, uncommitted blob d (from StageFile or
-// StageReader) in the first open staging tree that holds it, as Discard
-// would with its *Staged: a caller that stages many blobs before it knows
-// which it needs, as a tarball's scan does, keeps no handle per blob. A blob
-// that is not staged is not an error; one that a running Commit is placing
-// is refused with ErrNotStaged.
-func (p *Placer) DiscardBlob(d digest.Digest) error {
-	rel, err := regpath.For(regpath.Spec{Kind: regpath.BlobData, Digest: d})
-	if err != nil {
-		return fmt.Errorf("discarding blob: %w", err)
-	}
-	p.mu.Lock()
-	trees := slices.Clone(p.trees)
-	p.mu.Unlock()
-	for _, t := range trees {
-		p.mu.Lock()
-		if t.gone {
-			p.mu.Unlock()
-			continue
-		}
-		if t.sealed {
-			p.mu.Unlock()
-			return fmt.Errorf("discarding blob %s: %w: being committed", d, ErrNotStaged)
-		}
-		p.use(t)
-		p.mu.Unlock()
-		var st unix.Stat_t
-		err := unix.Fstatat(t.fd, rel, &st, unix.AT_SYMLINK_NOFOLLOW)
-		removed := false
-		if err == nil {
-			removed, err = p.removeStaged(t, rel, true)
-		}
-		if removed {
-			p.mu.Lock()
-			how, _ := p.files.how(st.Ino)
-			p.files.drop(st.Ino)
-			t.staged.add(how, st.Size, -1)
-			p.mu.Unlock()
-		}
-		p.release(t)
-		switch {
-		case removed:
-			return nil
-		case err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENOTDIR):
-			return &PathError{Op: "discarding", Path: filepath.Join(p.staging, t.name, filepath.FromSlash(rel)), Digest: d, Err: err}
-		}
 	}
 	return nil
 }

@@ -34,8 +34,11 @@ func (s *dirSource) describe() string {
 	return fmt.Sprintf("directory %s (v2 root %s)", s.root, s.v2)
 }
 
-func (s *dirSource) close() error                 { return nil }
-func (s *dirSource) discardUnused(*fsmove.Placer) {}
+func (s *dirSource) close() error { return nil }
+
+// discardUnused does nothing: a directory's blobs are staged as the plan
+// asks for them.
+func (s *dirSource) discardUnused(*fsmove.Placer, func(digest.Digest) bool) error { return nil }
 
 // scanWorkers walk repository trees concurrently: on a cold cache the walk
 // waits on the disk, and parallel requests keep it busy.

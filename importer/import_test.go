@@ -60,6 +60,7 @@ func TestImportClassic(t *testing.T) {
 			checkTags(t, conn, fs.fx)
 			checkInvariants(t, conn)
 			checkStorageOwner(t, data, 10000, 10000)
+			checkBlobFilesHaveRows(t, conn, fs.root, data)
 			if tc.name == "directory" {
 				checkHardlinked(t, src, data)
 			}
@@ -121,6 +122,55 @@ func checkTags(t *testing.T, conn *pgx.Conn, fx *testenv.Fixture) {
 			t.Errorf("untagged %s was imported (%d rows, %v); Harbor's GC would delete it", u, n, err)
 		}
 	}
+}
+
+// checkBlobFilesHaveRows: every blob placed in Harbor's storage has a
+// blob row (a file without one is what Harbor's GC deletes), and the
+// source's blobs that no imported artifact uses (the untagged manifests')
+// were left out, which the fixture must have for the check to mean
+// anything.
+func checkBlobFilesHaveRows(t *testing.T, conn *pgx.Conn, srcRoot, data string) {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), `SELECT digest FROM blob`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	have, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	placed := blobFiles(t, filepath.Join(data, "registry", "docker", "registry", "v2"))
+	for _, d := range placed {
+		if !slices.Contains(have, d) {
+			t.Errorf("blob %s was placed in Harbor's storage without a blob row", d)
+		}
+	}
+	unused := 0
+	for _, d := range blobFiles(t, filepath.Join(srcRoot, "docker", "registry", "v2")) {
+		if !slices.Contains(placed, d) {
+			unused++
+		}
+	}
+	if unused == 0 {
+		t.Errorf("the source holds no blob left out of the import: the check above proves nothing")
+	}
+}
+
+// blobFiles lists the digests of the blob data files under v2.
+func blobFiles(t *testing.T, v2 string) []string {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(v2, "blobs", "sha256", "*", "*", "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, p := range paths {
+		out = append(out, "sha256:"+filepath.Base(filepath.Dir(p)))
+	}
+	if len(out) == 0 {
+		t.Fatalf("no blob under %s", v2)
+	}
+	return out
 }
 
 // checkInvariants checks what Harbor's GC and quota rely on (harbor-facts §6, §2.5).

@@ -379,10 +379,8 @@ func inspect(ctx context.Context, conn *pgx.Conn, b harbordb.Rows) (*harbordb.St
 // keeps no handle per file: Commit places everything staged, and on failure
 // Close (deferred by run) removes what is still staged.
 func placeFiles(ctx context.Context, opts *Options, src source, placer *fsmove.Placer, p *plan) (fsmove.Result, error) {
-	fail := func(err error) (fsmove.Result, error) {
-		src.discardUnused(placer)
-		return fsmove.Result{}, err
-	}
+	// On failure, run's deferred Close removes everything staged.
+	fail := func(err error) (fsmove.Result, error) { return fsmove.Result{}, err }
 	total := int64(p.blobs.len())
 	for i := range uint32(p.blobs.len()) {
 		b := p.blobs.at(i)
@@ -409,7 +407,13 @@ func placeFiles(ctx context.Context, opts *Options, src source, placer *fsmove.P
 			failpoint(ctx, "staging")
 		}
 	}
-	src.discardUnused(placer)
+	used := func(d digest.Digest) bool {
+		b := p.blobs.get(d)
+		return b != nil && b.file && !b.fromHarbor
+	}
+	if err := src.discardUnused(placer, used); err != nil {
+		return fail(err)
+	}
 	for _, l := range p.links { // each once (planner.addLink)
 		rel, target, err := p.rel(l)
 		if err != nil {

@@ -13,7 +13,7 @@ import (
 // http.DetectContentType, which Harbor's icon check uses, reads 512 bytes.
 const sniffLen = 512
 
-// tarHeadLen is what a tarball scan keeps of every blob. It decides the
+// tarHeadLen is what a dry run's tarball scan keeps of every blob. It decides the
 // icon check exactly: DetectContentType answers GIF, PNG or JPEG only for
 // data starting with their 6-, 8- or 3-byte signatures, and no signature
 // it tests before those can match such data; 16 bytes per blob keeps a
@@ -37,6 +37,26 @@ func (s *dirSource) head(d digest.Digest) ([]byte, bool, error) {
 		return nil, false, err
 	}
 	f, err := os.Open(p)
+	return readHead(d, f, err)
+}
+
+// head returns the start of the staged blob (an import) or what the scan
+// kept of it (headRecorder, a dry run).
+func (s *tarSource) head(d digest.Digest) ([]byte, bool, error) {
+	if s.placer != nil {
+		f, err := s.placer.OpenStagedBlob(d)
+		return readHead(d, f, err)
+	}
+	b := s.blob(d)
+	if b == nil {
+		return nil, false, nil
+	}
+	return b.head[:b.headLen], true, nil
+}
+
+// readHead reads the first sniffLen bytes of blob d from f, the file
+// opened for it (err from opening it; not found: ok false), and closes f.
+func readHead(d digest.Digest, f *os.File, err error) ([]byte, bool, error) {
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, false, nil
 	}
@@ -50,15 +70,6 @@ func (s *dirSource) head(d digest.Digest) ([]byte, bool, error) {
 		return nil, false, fmt.Errorf("reading blob %s: %w", d, err)
 	}
 	return b[:n], true, nil
-}
-
-// head returns what the scan kept of the blob's start (headRecorder).
-func (s *tarSource) head(d digest.Digest) ([]byte, bool, error) {
-	b := s.blob(d)
-	if b == nil || !b.hasHead {
-		return nil, false, nil
-	}
-	return b.head[:b.headLen], true, nil
 }
 
 // headRecorder keeps the first tarHeadLen bytes that pass through it in

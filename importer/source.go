@@ -36,9 +36,10 @@ type source interface {
 	// stage puts blob d into p's staging area (a tarball's scan staged it
 	// already); verify also hashes it.
 	stage(ctx context.Context, p *fsmove.Placer, d digest.Digest, size int64, verify bool) error
-	// discardUnused drops staged blobs that stage was never called for, and what
-	// was kept only for planning; placement calls it once staging is done.
-	discardUnused(p *fsmove.Placer)
+	// discardUnused drops the blobs scan staged that used refuses (the plan
+	// does not place them), and what was kept only for planning; placement
+	// calls it once staging is done.
+	discardUnused(p *fsmove.Placer, used func(digest.Digest) bool) error
 	close() error
 }
 

@@ -23,23 +23,33 @@ import (
 // tarSource is a tarball of a registry storage, read exactly once: blobs are
 // streamed into Harbor's staging area (verified as they pass) and link files
 // are read into the inventory.
+//
+// An import keeps nothing per blob: the placer's staging trees are the
+// record of what the scan staged, and the planner's questions (is blob d
+// here, how large, its content) are answered from the staged files. A
+// 50,000-tag archive has ~170,000 blobs, which a table of records would
+// hold in ~14 MB next to the plan's own table of the same blobs. A dry run
+// stages nothing, so it records what the scan learnt in blobs and spill.
 type tarSource struct {
 	path     string
 	compress string
 	prefix   string // path of the v2 root inside the archive, with a trailing '/'
 
-	blobs sumTable[tarBlob] // by sha256 sum: 72 bytes per blob, where a map of records held ~110
+	placer *fsmove.Placer // staging the blobs (nil: dry run)
+	staged int            // blobs the scan staged
+
+	// Dry run only.
+	blobs sumTable[tarBlob] // by sha256 sum: 72 bytes per blob
 	// spill holds the JSON blobs (manifests, configs) the scan met, back
 	// to back, for the planner: an unlinked temporary file (in
 	// scanEnv.tempDir) written through spillW as the archive streams by and
-	// read with ReadAt. A 50,000-tag archive's ~70 MB of them would
-	// otherwise be the largest thing in memory.
+	// read with ReadAt.
 	spill  *os.File
 	spillW *bufio.Writer
 	spillN int64
 }
 
-// tarBlob is what the scan learnt of one blob entry (40 bytes).
+// tarBlob is what a dry run's scan learnt of one blob entry (40 bytes).
 type tarBlob struct {
 	size int64
 	// off and n place a JSON blob's content in the spill file; n is 0
@@ -47,12 +57,9 @@ type tarBlob struct {
 	off int64
 	n   uint32
 	// head is the blob's first bytes, for content sniffing (icons):
-	// headLen of them, when hasHead (not for a blob Harbor has already).
+	// headLen of them.
 	head    [tarHeadLen]byte
 	headLen uint8
-	hasHead bool
-	staged  bool // staged by the scan (not when Harbor already had it, nor in a dry run)
-	handed  bool // stage() was called for it: it stays staged
 }
 
 func openTar(p string) (*tarSource, error) {
@@ -128,10 +135,13 @@ func (s *tarSource) scan(ctx context.Context, inv *inventory, env scanEnv) error
 		defer zr.Close()
 		r = zr
 	}
-	if s.spill, err = unlinked.Create(env.tempDir, "harbor-import-json-*"); err != nil {
-		return fmt.Errorf("keeping manifests and configs for planning: %w", err)
+	s.placer = env.placer
+	if s.placer == nil {
+		if s.spill, err = unlinked.Create(env.tempDir, "harbor-import-json-*"); err != nil {
+			return fmt.Errorf("keeping manifests and configs for planning: %w", err)
+		}
+		s.spillW = bufio.NewWriterSize(s.spill, 64<<10)
 	}
-	s.spillW = bufio.NewWriterSize(s.spill, 64<<10)
 	tr := tar.NewReader(r)
 	entries := 0
 	for {
@@ -191,8 +201,10 @@ func (s *tarSource) scan(ctx context.Context, inv *inventory, env scanEnv) error
 	if env.progress != nil {
 		env.progress(entries, cr.n)
 	}
-	if err := s.spillW.Flush(); err != nil {
-		return fmt.Errorf("keeping manifests and configs for planning: %w", err)
+	if s.spillW != nil {
+		if err := s.spillW.Flush(); err != nil {
+			return fmt.Errorf("keeping manifests and configs for planning: %w", err)
+		}
 	}
 	return nil
 }
@@ -272,30 +284,23 @@ func (s *tarSource) scanBlob(ctx context.Context, hdr *tar.Header, name string, 
 	if !ok {
 		return fmt.Errorf("tar entry %s: unsupported digest %s", name, d)
 	}
-	if _, dup := s.blobs.lookup(&k); dup {
-		return nil // a tarball appended to twice; the first copy counts
-	}
-	b := s.blobs.at(s.blobs.push(k, tarBlob{size: hdr.Size}))
-	rec := &readErrRecorder{r: r}
-	r = rec
-	if env.inHarbor != nil {
-		has, err := env.inHarbor(d, hdr.Size)
-		if err != nil {
+	// A tarball appended to twice holds a blob twice: the first copy counts.
+	if s.placer != nil {
+		if _, dup, err := s.placer.StagedBlob(d); dup || err != nil {
 			return err
 		}
-		if has {
-			return nil // tar.Reader skips the unread data
+	} else if _, dup := s.blobs.lookup(&k); dup {
+		return nil
+	}
+	if env.inHarbor != nil {
+		has, err := env.inHarbor(d, hdr.Size)
+		if err != nil || has {
+			return err // tar.Reader skips the unread data
 		}
 	}
-	b.hasHead = true
-	r = &headRecorder{r: r, b: b}
-	var cap *captureReader
-	if hdr.Size <= maxJSONBlob {
-		cap = &captureReader{r: r, w: s.spillW}
-		r = cap
-	}
-	if env.placer != nil {
-		_, err := env.placer.StageReader(ctx, d, hdr.Size, r)
+	rec := &readErrRecorder{r: r}
+	if s.placer != nil {
+		_, err := s.placer.StageReader(ctx, d, hdr.Size, rec)
 		switch {
 		case errors.Is(err, fsmove.ErrDigestMismatch):
 			return fmt.Errorf("%w: tar entry %s: %w", ErrDigestMismatch, name, err)
@@ -305,11 +310,18 @@ func (s *tarSource) scanBlob(ctx context.Context, hdr *tar.Header, name string, 
 		case err != nil:
 			return fmt.Errorf("tar entry %s: %w", name, err)
 		}
-		b.staged = true // the placer keeps it; discardUnused discards it by digest if unused
-	} else {
-		if err := hashCheck(d, hdr.Size, r); err != nil {
-			return fmt.Errorf("tar entry %s: %w", name, err)
-		}
+		s.staged++ // discardUnused discards it if the plan does not use it
+		return nil
+	}
+	b := s.blobs.at(s.blobs.push(k, tarBlob{size: hdr.Size}))
+	r = &headRecorder{r: rec, b: b}
+	var cap *captureReader
+	if hdr.Size <= maxJSONBlob {
+		cap = &captureReader{r: r, w: s.spillW}
+		r = cap
+	}
+	if err := hashCheck(d, hdr.Size, r); err != nil {
+		return fmt.Errorf("tar entry %s: %w", name, err)
 	}
 	if cap != nil {
 		if cap.err != nil {
@@ -323,7 +335,7 @@ func (s *tarSource) scanBlob(ctx context.Context, hdr *tar.Header, name string, 
 	return nil
 }
 
-// blob returns what the scan learnt of blob d, nil if nothing.
+// blob returns what a dry run's scan learnt of blob d, nil if nothing.
 func (s *tarSource) blob(d digest.Digest) *tarBlob {
 	k, ok := sha256Key(d)
 	if !ok {
@@ -393,6 +405,9 @@ func hashCheck(d digest.Digest, size int64, r io.Reader) error {
 }
 
 func (s *tarSource) stat(d digest.Digest) (int64, bool, error) {
+	if s.placer != nil {
+		return s.placer.StagedBlob(d)
+	}
 	b := s.blob(d)
 	if b == nil {
 		return 0, false, nil
@@ -401,6 +416,22 @@ func (s *tarSource) stat(d digest.Digest) (int64, bool, error) {
 }
 
 func (s *tarSource) read(_ context.Context, d digest.Digest) ([]byte, error) {
+	if s.placer != nil {
+		f, err := s.placer.OpenStagedBlob(d)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s", ErrMissingBlob, d)
+		}
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		// Verified as it was staged, from the archive.
+		b, err := readLimited(f, maxJSONBlob, "blob "+string(d))
+		if err != nil {
+			return nil, fmt.Errorf("reading blob %s staged from the archive: %w", d, err)
+		}
+		return b, nil
+	}
 	b := s.blob(d)
 	if b == nil {
 		return nil, fmt.Errorf("%w: %s", ErrMissingBlob, d)
@@ -415,25 +446,26 @@ func (s *tarSource) read(_ context.Context, d digest.Digest) ([]byte, error) {
 	return buf, nil
 }
 
-// errNotCaptured: the blob passed by without being kept (not JSON, too
-// large, or already in Harbor); the caller reads it from Harbor.
+// errNotCaptured: a dry run's scan let the blob pass by without keeping it
+// (not JSON, or too large); the caller reads it from Harbor.
 var errNotCaptured = errors.New("blob content not kept from the archive")
 
-func (s *tarSource) stage(_ context.Context, _ *fsmove.Placer, d digest.Digest, _ int64, _ bool) error {
-	if b := s.blob(d); b != nil {
-		b.handed = true // staged by the scan, or already in Harbor
-	}
+// stage does nothing: the scan staged the blob already.
+func (s *tarSource) stage(context.Context, *fsmove.Placer, digest.Digest, int64, bool) error {
 	return nil
 }
 
-// discardUnused discards the staged blobs the plan did not take (called
-// once planning and staging are over) and forgets what the scan learnt of
-// every blob, which only the planner needed.
-func (s *tarSource) discardUnused(p *fsmove.Placer) {
-	for id := range uint32(s.blobs.len()) {
-		if b := s.blobs.at(id); b.staged && !b.handed {
-			_ = p.DiscardBlob(sumDigest(*s.blobs.sum(id)))
-		}
-	}
+// discardUnused discards the blobs the scan staged that the plan does not
+// use, and forgets what a dry run's scan learnt of every blob.
+func (s *tarSource) discardUnused(p *fsmove.Placer, used func(digest.Digest) bool) error {
 	s.blobs = sumTable[tarBlob]{}
+	if s.placer == nil || s.staged == 0 {
+		return nil
+	}
+	n, err := p.DiscardBlobsExcept(used)
+	s.staged -= n
+	if err != nil {
+		return fmt.Errorf("discarding the archive's blobs no artifact uses: %w", err)
+	}
+	return nil
 }

@@ -1,0 +1,89 @@
+package fsmove_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"slices"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/harbor-import/harbor-import/fsmove"
+)
+
+// TestStagedBlobLookup: a staged blob is found by digest (its size, its
+// content) until it is discarded or committed; DiscardBlobsExcept drops
+// exactly the blobs keep refuses, leaving links alone, and Commit places
+// the rest.
+func TestStagedBlobLookup(t *testing.T) {
+	p := newPlacer(t, fsmove.Auto)
+	must := mustStage(t)
+	var ds []digest.Digest
+	content := map[digest.Digest][]byte{}
+	for i := range 6 {
+		data, d := blob(90+i, 100+i*37)
+		must(p.StageReader(t.Context(), d, int64(len(data)), bytes.NewReader(data)))
+		ds, content[d] = append(ds, d), data
+	}
+	must(p.StageLink(t.Context(), layerLink(t, "a/b", ds[0]), ds[0]))
+	_, absent := blob(99, 10)
+
+	for _, d := range ds {
+		size, ok, err := p.StagedBlob(d)
+		if err != nil || !ok || size != int64(len(content[d])) {
+			t.Errorf("StagedBlob(%s): got %d, %v, %v; want %d, true", d, size, ok, err, len(content[d]))
+		}
+		f, err := p.OpenStagedBlob(d)
+		if err != nil {
+			t.Fatalf("OpenStagedBlob(%s): %v", d, err)
+		}
+		got, err := io.ReadAll(f)
+		f.Close()
+		if err != nil || !bytes.Equal(got, content[d]) {
+			t.Errorf("OpenStagedBlob(%s): read %d bytes (%v), want its %d", d, len(got), err, len(content[d]))
+		}
+	}
+	if _, ok, err := p.StagedBlob(absent); ok || err != nil {
+		t.Errorf("StagedBlob(absent): got %v, %v; want false, nil", ok, err)
+	}
+	if _, err := p.OpenStagedBlob(absent); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("OpenStagedBlob(absent): got %v, want os.ErrNotExist", err)
+	}
+
+	var asked []digest.Digest
+	kept := ds[:3]
+	n, err := p.DiscardBlobsExcept(func(d digest.Digest) bool {
+		asked = append(asked, d)
+		return slices.Contains(kept, d)
+	})
+	if err != nil || n != 3 {
+		t.Fatalf("DiscardBlobsExcept: got %d, %v; want 3 discarded", n, err)
+	}
+	slices.Sort(asked)
+	if want := slices.Sorted(slices.Values(ds)); !slices.Equal(asked, want) {
+		t.Errorf("keep was asked about %v, want every staged blob %v", asked, want)
+	}
+	for _, d := range ds {
+		if _, ok, _ := p.StagedBlob(d); ok != slices.Contains(kept, d) {
+			t.Errorf("StagedBlob(%s) after DiscardBlobsExcept: got %v", d, ok)
+		}
+	}
+	res, err := p.Commit(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Streamed != len(kept) || res.Links != 1 {
+		t.Errorf("Result: got %+v, want %d streamed and 1 link", res, len(kept))
+	}
+	for _, d := range ds {
+		_, err := os.Stat(blobPath(t, p, d))
+		if placed := err == nil; placed != slices.Contains(kept, d) {
+			t.Errorf("blob %s placed: %v", d, placed)
+		}
+		if _, ok, _ := p.StagedBlob(d); ok {
+			t.Errorf("StagedBlob(%s) after Commit: still staged", d)
+		}
+	}
+}
