@@ -73,3 +73,24 @@ func TestBlobTable(t *testing.T) {
 		t.Error("an uppercase digest has a 32-byte key: it would come back lowercase")
 	}
 }
+
+// TestIDSet: add reports each id new exactly once, against a map, for ids
+// clustered and scattered across words.
+func TestIDSet(t *testing.T) {
+	var s idSet
+	want := map[uint32]bool{}
+	rng := rand.New(rand.NewPCG(7, 7))
+	for i := range 20000 {
+		id := uint32(i % 700) // clustered, each met many times
+		if i%3 == 0 {
+			id = rng.Uint32() % 1_000_000 // scattered
+		}
+		if got := s.add(id); got != !want[id] {
+			t.Fatalf("add(%d) = %v after %d adds, want %v", id, got, i, !want[id])
+		}
+		want[id] = true
+	}
+	if len(s.words) >= len(want) {
+		t.Errorf("%d words for %d ids: clustered ids should share words", len(s.words), len(want))
+	}
+}

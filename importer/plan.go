@@ -44,18 +44,25 @@ type plan struct {
 	totalSize    int64
 }
 
-// planLink is a link file to place (12 bytes: a 50,000-tag plan has
+// planLink is a link file to place (8 bytes: a 50,000-tag plan has
 // ~180,000); its path is computed when it is staged (planLink.rel).
 type planLink struct {
-	repo uint32 // index in plan.linkRepos
 	blob uint32 // id in plan.blobs
-	kind uint8  // regpath.Kind
+	// repoKind is the index of its repository in plan.linkRepos, shifted
+	// past the 4 bits of its regpath.Kind.
+	repoKind uint32
 }
+
+// maxLinkRepos bounds the repositories a plan can place links in (planLink).
+const maxLinkRepos = 1 << 28
+
+func (l planLink) kind() regpath.Kind { return regpath.Kind(l.repoKind & 15) }
+func (l planLink) repo() int          { return int(l.repoKind >> 4) }
 
 // rel is the link's path relative to the v2 root, and its target.
 func (p *plan) rel(l planLink) (string, digest.Digest, error) {
 	d := p.blobs.digest(l.blob)
-	rel, err := regpath.For(regpath.Spec{Kind: regpath.Kind(l.kind), Repo: p.linkRepos[l.repo], Digest: d})
+	rel, err := regpath.For(regpath.Spec{Kind: l.kind(), Repo: p.linkRepos[l.repo()], Digest: d})
 	return rel, d, err
 }
 
@@ -175,7 +182,7 @@ type planner struct {
 	repoLinks map[linkKey]bool
 	// projectBlobs holds, per project, the ids of the blobs it has a
 	// project_blob row for.
-	projectBlobs map[string]map[uint32]struct{}
+	projectBlobs map[string]*idSet
 	// strs holds one copy of each media type and artifact type: every
 	// manifest decoded repeats them (intern).
 	strs map[string]string
@@ -366,9 +373,9 @@ func (pl *planner) endRepo(project string) error {
 	seen := pl.projectBlobs[project]
 	if seen == nil {
 		if pl.projectBlobs == nil {
-			pl.projectBlobs = map[string]map[uint32]struct{}{}
+			pl.projectBlobs = map[string]*idSet{}
 		}
-		seen = map[uint32]struct{}{}
+		seen = &idSet{}
 		pl.projectBlobs[project] = seen
 	}
 	// Artifact blob rows follow their artifacts' order: the same first
@@ -378,8 +385,7 @@ func (pl *planner) endRepo(project string) error {
 		if !ok {
 			continue // every digest an artifact_blob row names is a blob of the plan
 		}
-		if _, ok := seen[id]; !ok {
-			seen[id] = struct{}{}
+		if seen.add(id) {
 			p.batch.ProjectBlobs = append(p.batch.ProjectBlobs, harbordb.ProjectBlob{Project: project, BlobDigest: ab.BlobDigest})
 		}
 	}
@@ -556,7 +562,7 @@ func (pl *planner) rollbackTo(m planMark) {
 	p.batch.References = p.batch.References[:m.refs]
 	p.batch.ArtifactBlobs = p.batch.ArtifactBlobs[:m.abs]
 	for _, l := range p.links[m.links:] {
-		delete(pl.repoLinks, linkKey{regpath.Kind(l.kind), l.blob})
+		delete(pl.repoLinks, linkKey{l.kind(), l.blob})
 	}
 	p.links = p.links[:m.links]
 	p.blobs.truncate(m.blobOrder)
@@ -604,9 +610,12 @@ func (pl *planner) addLink(kind regpath.Kind, repo string, d digest.Digest) erro
 	}
 	p := pl.p
 	if n := len(p.linkRepos); n == 0 || p.linkRepos[n-1] != repo {
+		if n == maxLinkRepos {
+			return fmt.Errorf("more than %d repositories to place links in", maxLinkRepos)
+		}
 		p.linkRepos = append(p.linkRepos, repo)
 	}
-	l := planLink{repo: uint32(len(p.linkRepos) - 1), blob: id, kind: uint8(kind)}
+	l := planLink{blob: id, repoKind: uint32(len(p.linkRepos)-1)<<4 | uint32(kind)}
 	if _, _, err := p.rel(l); err != nil {
 		return err
 	}
