@@ -17,6 +17,12 @@
 //	database  until the transaction committed: what is left of the row load, and COMMIT
 //	verify    the check of what was written, until importer.Run returns
 //
+// With -mem-peak FILE, the runtime's memory classes (runtime/metrics) are
+// sampled every 100 ms and the sample with the most memory mapped and not
+// released to the OS is written to FILE: what the peak RSS is made of.
+// runimport runs with the runtime's own GOGC and memory limit; set GOGC=25
+// GOMEMLIMIT=192MiB to match harbor-import's defaults.
+//
 // With -db-steps, db_load_seconds is the row load's own duration (from the
 // start of the database phase to harbordb.Load's last statement), however it
 // overlaps the file phases, and db_steps times each statement.
@@ -31,6 +37,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -161,6 +168,7 @@ func run(ctx context.Context) error {
 		cpuProfile, memProfile string
 		verbose, dbSteps       bool
 		heapAt, heapAtFile     string
+		memPeak                string
 	)
 	flag.StringVar(&opts.Source, "src", "", "registry storage directory or tarball")
 	flag.StringVar(&opts.HarborData, "harbor-data", "", "Harbor's data volume")
@@ -175,6 +183,7 @@ func run(ctx context.Context) error {
 	flag.BoolVar(&verbose, "v", false, "log to stderr")
 	flag.StringVar(&heapAt, "heap-at", "", "write a heap profile (live objects, after a GC) when this phase starts: plan, stage, place, database, verify; PHASE@N when its count reaches N (plan@300: after 300 repositories)")
 	flag.StringVar(&heapAtFile, "heap-at-file", "heap-at.prof", "where -heap-at writes")
+	flag.StringVar(&memPeak, "mem-peak", "", "write the runtime's memory classes at the peak of mapped memory here")
 	flag.BoolVar(&dbSteps, "db-steps", false, "time each statement of the database phase (enables debug records, which costs a little)")
 	flag.Parse()
 	if heapAt != "" || memProfile != "" {
@@ -224,6 +233,10 @@ func run(ctx context.Context) error {
 		if err := pprof.StartCPUProfile(f); err != nil {
 			return err
 		}
+	}
+	if memPeak != "" {
+		stop := sampleMemory(memPeak)
+		defer stop()
 	}
 	c.start = time.Now()
 	rep, runErr := importer.Run(ctx, opts)
@@ -327,4 +340,60 @@ func writeHeap(path string) {
 	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
 		fmt.Fprintln(os.Stderr, "runimport: heap profile:", err)
 	}
+}
+
+// sampleMemory samples the runtime's memory classes every 100 ms until
+// stop, which writes the sample with the most memory held from the OS
+// (total minus released) to file, one "name bytes" line per class.
+func sampleMemory(file string) (stop func()) {
+	var names []string
+	for _, d := range metrics.All() {
+		if strings.HasPrefix(d.Name, "/memory/classes/") || d.Name == "/gc/heap/goal:bytes" {
+			names = append(names, d.Name)
+		}
+	}
+	read := func() ([]metrics.Sample, uint64) {
+		s := make([]metrics.Sample, len(names))
+		for i, n := range names {
+			s[i].Name = n
+		}
+		metrics.Read(s)
+		var total, released uint64
+		for _, x := range s {
+			switch x.Name {
+			case "/memory/classes/total:bytes":
+				total = x.Value.Uint64()
+			case "/memory/classes/heap/released:bytes":
+				released = x.Value.Uint64()
+			}
+		}
+		return s, total - released
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		peak, held := read()
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				var b strings.Builder
+				fmt.Fprintf(&b, "held %d\n", held)
+				for _, x := range peak {
+					fmt.Fprintf(&b, "%s %d\n", x.Name, x.Value.Uint64())
+				}
+				if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+					fmt.Fprintln(os.Stderr, "runimport:", err)
+				}
+				return
+			case <-t.C:
+				if s, h := read(); h > held {
+					peak, held = s, h
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
