@@ -116,7 +116,7 @@ Run it in a maintenance window, after a backup of the database and data volume.`
 	fl.BoolVar(&f.noProgress, "no-progress", false, "no progress display, even on a terminal")
 	fl.StringVar(&f.harborYML, "harbor-yml", "", harborYMLUsage)
 	fl.StringVar(&f.memoryLimit, "memory-limit", defaultMemoryLimit, "soft limit of the Go heap, e.g. 512MiB: near it the garbage collector works harder instead of growing the heap (nothing fails); 0 for none; GOMEMLIMIT wins unless this flag is given")
-	fl.StringVar(&f.tempDir, "temp-dir", "", "where the planned rows wait until they are written, and a tarball's manifests and configs until they are planned (~100 MB for 50,000 tags; unlinked at once, gone when the run ends); default $TMPDIR or /tmp")
+	fl.StringVar(&f.tempDir, "temp-dir", "", "where the planned rows wait until they are written (~30 MB for 50,000 tags), and in a dry run a tarball's manifests and configs until they are planned (~70 MB more); unlinked at once, gone when the run ends; default $TMPDIR or /tmp")
 	fl.BoolVar(&f.noVerify, "no-verify", false, "skip the check of the imported repositories against Harbor's storage after the import")
 	c.AddCommand(newVersionCmd())
 	c.AddCommand(newVerifyCmd())

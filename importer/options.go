@@ -63,9 +63,10 @@ type Options struct {
 	// Harbor's storage that runs after an import (see Verify).
 	NoVerify bool
 
-	// TempDir holds the plan's rows between planning and writing, and a
-	// tarball's manifests and configs while they are planned, in files
-	// unlinked as soon as they are created. Default: os.TempDir().
+	// TempDir holds the plan's rows between planning and writing, and (in
+	// a dry run, which stages nothing) a tarball's manifests and configs
+	// while they are planned, in files unlinked as soon as they are
+	// created. Default: os.TempDir().
 	TempDir string
 
 	// Username recorded in audit rows. Default "harbor-import".

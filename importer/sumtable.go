@@ -13,7 +13,10 @@ type sumTable[R any] struct {
 	chunks []*sumChunkOf[R]
 	n      int
 	// slots holds id+1 of the indexed records, 0 for free; linear probing
-	// from the sum's first bytes (uniform: they are a hash).
+	// from the sum's first bytes (uniform: they are a hash). It is at most
+	// three quarters full (a hit then probes ~2.5 slots on average, a miss
+	// ~8.5; fewer at the usual lower loads): 172,000 blobs take 1 MB of
+	// slots, where at most half full they took 2.
 	slots []uint32
 }
 
@@ -60,7 +63,7 @@ func (t *sumTable[R]) push(k [32]byte, r R) uint32 {
 	if k == ([32]byte{}) {
 		return id
 	}
-	if 2*t.n > len(t.slots) {
+	if 4*t.n > 3*len(t.slots) {
 		t.rehash(max(1024, 2*len(t.slots)))
 	} else {
 		t.insert(id)
