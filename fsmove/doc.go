@@ -42,7 +42,10 @@
 // handles (only to Discard one). The Placer keeps no per-file record but
 // each staged inode and how it was made: the staging trees on disk are the
 // record, read back with getdents when Commit merges them, so memory does
-// not grow with the number of files staged beyond a few bytes each.
+// not grow with the number of files staged beyond a few bytes each. A
+// caller that stages blobs before it knows which it needs (a tarball's
+// scan) asks the trees too: StagedBlob and OpenStagedBlob find a staged
+// blob by digest, and DiscardBlobsExcept drops the ones it does not keep.
 //
 // Only after Commit returns does the importer write its rows: after a crash
 // or power loss at any point, no row points at a missing or partial file,
