@@ -13,11 +13,12 @@ import (
 // http.DetectContentType, which Harbor's icon check uses, reads 512 bytes.
 const sniffLen = 512
 
-// tarHeadLen is what a dry run's tarball scan keeps of every blob. It decides the
-// icon check exactly: DetectContentType answers GIF, PNG or JPEG only for
-// data starting with their 6-, 8- or 3-byte signatures, and no signature
-// it tests before those can match such data; 16 bytes per blob keeps a
-// million-blob archive's heads at 16 MB.
+// tarHeadLen is what a dry run's tarball scan keeps of every blob (an
+// import reads the staged file). It decides the icon check exactly:
+// DetectContentType answers GIF, PNG or JPEG only for data starting with
+// their 6-, 8- or 3-byte signatures, and no signature it tests before
+// those can match such data; 16 bytes per blob keeps a million-blob
+// archive's heads at 16 MB.
 const tarHeadLen = 16
 
 // headReader is a source that can return the first bytes of a blob it
