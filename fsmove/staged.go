@@ -95,26 +95,19 @@ func (p *Placer) OpenStagedBlob(d digest.Digest) (*os.File, error) {
 // directory), so it costs nothing per blob kept but the call to keep.
 func (p *Placer) DiscardBlobsExcept(keep func(digest.Digest) bool) (int, error) {
 	var drop []digest.Digest
-	p.mu.Lock()
-	trees := slices.Clone(p.trees)
-	p.mu.Unlock()
-	for _, t := range trees {
-		p.mu.Lock()
-		if t.gone {
-			p.mu.Unlock()
-			continue
-		}
-		p.use(t)
-		p.mu.Unlock()
+	err := p.eachTree(func(t *stree) (bool, error) {
 		err := eachStagedBlob(t, func(d digest.Digest) {
 			if !keep(d) {
 				drop = append(drop, d)
 			}
 		})
-		p.release(t)
 		if err != nil {
-			return 0, &PathError{Op: "listing staged blobs in", Path: filepath.Join(p.staging, t.name), Err: err}
+			return false, &PathError{Op: "listing staged blobs in", Path: filepath.Join(p.staging, t.name), Err: err}
 		}
+		return false, nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("discarding blobs: %w", err)
 	}
 	for i, d := range drop {
 		if err := p.DiscardBlob(d); err != nil {
@@ -161,11 +154,30 @@ func eachStagedBlob(t *stree, fn func(digest.Digest)) error {
 	return nil
 }
 
-// inTrees calls fn on each open staging tree in turn (rel is blob d's path there), with a user counted
-// on it, until fn reports done. An ENOENT or ENOTDIR from fn means "not in
-// this tree"; another error stops the search as a PathError naming op. A
-// tree being committed stops it with ErrNotStaged.
+// inTrees calls fn on each open staging tree in turn (rel is blob d's path
+// there) until fn reports done (whatever its error). An ENOENT or ENOTDIR from fn means "not in
+// this tree"; another error stops the search as a PathError naming op.
 func (p *Placer) inTrees(d digest.Digest, rel, op string, fn func(t *stree) (done bool, err error)) error {
+	err := p.eachTree(func(t *stree) (bool, error) {
+		done, err := fn(t)
+		if !done && err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENOTDIR) {
+			return false, &PathError{Op: op, Path: filepath.Join(p.staging, t.name, filepath.FromSlash(rel)), Digest: d, Err: err}
+		}
+		return done, nil
+	})
+	if errors.Is(err, errCommitting) {
+		return fmt.Errorf("%s blob %s: %w", op, d, err)
+	}
+	return err
+}
+
+// errCommitting: a staging tree is taken by a running Commit.
+var errCommitting = fmt.Errorf("%w: being committed", ErrNotStaged)
+
+// eachTree calls fn on each open staging tree in turn, with a user counted
+// on it, until fn reports done or fails. A tree being committed stops it
+// with errCommitting.
+func (p *Placer) eachTree(fn func(t *stree) (done bool, err error)) error {
 	p.mu.Lock()
 	trees := slices.Clone(p.trees)
 	p.mu.Unlock()
@@ -177,17 +189,14 @@ func (p *Placer) inTrees(d digest.Digest, rel, op string, fn func(t *stree) (don
 		}
 		if t.sealed {
 			p.mu.Unlock()
-			return fmt.Errorf("%s blob %s: %w: being committed", op, d, ErrNotStaged)
+			return errCommitting
 		}
 		p.use(t)
 		p.mu.Unlock()
 		done, err := fn(t)
 		p.release(t)
-		switch {
-		case done:
-			return nil
-		case err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENOTDIR):
-			return &PathError{Op: op, Path: filepath.Join(p.staging, t.name, filepath.FromSlash(rel)), Digest: d, Err: err}
+		if done || err != nil {
+			return err
 		}
 	}
 	return nil

@@ -36,7 +36,7 @@ type tarSource struct {
 	prefix   string // path of the v2 root inside the archive, with a trailing '/'
 
 	placer *fsmove.Placer // staging the blobs (nil: dry run)
-	staged int            // blobs the scan staged
+	staged int            // blobs the scan staged (none: nothing to discard)
 
 	// Dry run only.
 	blobs sumTable[tarBlob] // by sha256 sum: 72 bytes per blob
@@ -462,9 +462,7 @@ func (s *tarSource) discardUnused(p *fsmove.Placer, used func(digest.Digest) boo
 	if s.placer == nil || s.staged == 0 {
 		return nil
 	}
-	n, err := p.DiscardBlobsExcept(used)
-	s.staged -= n
-	if err != nil {
+	if _, err := p.DiscardBlobsExcept(used); err != nil {
 		return fmt.Errorf("discarding the archive's blobs no artifact uses: %w", err)
 	}
 	return nil
