@@ -4,6 +4,8 @@ import (
 	"encoding/hex"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/harbor-import/harbor-import/internal/regpath"
 )
 
 // blobTable holds the plan's blobs in first-use order; a blob's id is its
@@ -57,17 +59,10 @@ type planBlob struct {
 // sha256Key returns the 32 bytes of a canonical sha256 digest (lowercase
 // hex, as go-digest spells it).
 func sha256Key(d digest.Digest) (k [32]byte, ok bool) {
-	const prefix = "sha256:"
-	s := string(d)
-	if len(s) != len(prefix)+64 || s[:len(prefix)] != prefix {
+	if !regpath.IsSHA256(d) {
 		return k, false
 	}
-	for i := len(prefix); i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return k, false
-		}
-	}
-	_, err := hex.Decode(k[:], []byte(s[len(prefix):]))
+	_, err := hex.Decode(k[:], []byte(d[len("sha256:"):]))
 	return k, err == nil
 }
 

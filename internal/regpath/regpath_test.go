@@ -2,6 +2,7 @@ package regpath
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -126,4 +127,25 @@ func FuzzParseLink(f *testing.F) {
 			t.Fatalf("ParseLink(%q) = %q does not round trip", b, d)
 		}
 	})
+}
+
+// TestCheckDigestFastPath: the sha256 fast path accepts exactly what
+// go-digest's Validate accepts as sha256.
+func TestCheckDigestFastPath(t *testing.T) {
+	cases := []digest.Digest{dgst, "sha256:" + digest.Digest(strings.ToUpper(hex)), "sha256:" + digest.Digest(hex[:63]),
+		"sha256:" + digest.Digest(hex) + "0", "SHA256:" + digest.Digest(hex), "sha256 " + digest.Digest(hex),
+		"sha512:" + digest.Digest(hex+hex), "sha256:" + digest.Digest(hex[:63]) + "g", "", "sha256:"}
+	for i := range len(hex) {
+		for _, c := range []byte{'0', 'f', 'g', 'A', '/', 0} {
+			b := []byte(hex)
+			b[i] = c
+			cases = append(cases, "sha256:"+digest.Digest(b))
+		}
+	}
+	for _, d := range cases {
+		want := d.Validate() == nil && d.Algorithm() == digest.SHA256
+		if got := checkDigest(d) == nil; got != want {
+			t.Errorf("checkDigest(%q) accepts: %v, Validate: %v", d, got, want)
+		}
+	}
 }
