@@ -2,13 +2,16 @@ package fsmove_test
 
 import (
 	"bytes"
+	"fmt"
 	"runtime"
+	"sync"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sys/unix"
 
 	"github.com/harbor-import/harbor-import/fsmove"
+	"github.com/harbor-import/harbor-import/internal/regpath"
 )
 
 // BenchmarkStageReader streams a 64 MiB blob into staging (sha256 + write).
@@ -100,4 +103,57 @@ func benchPlacer(b *testing.B, st fsmove.Strategy) *fsmove.Placer {
 	}
 	b.Cleanup(func() { p.Close() })
 	return p
+}
+
+// BenchmarkStageLinks stages 4000 revision link files in 40 repositories
+// (each in a directory of its own, as a registry lays them out) from 1 or 4
+// goroutines, as the importer's stage workers do, and discards the tree.
+func BenchmarkStageLinks(b *testing.B) {
+	const repos, perRepo = 40, 100
+	type link struct {
+		rel string
+		d   digest.Digest
+	}
+	var links []link
+	for r := range repos {
+		for i := range perRepo {
+			d := digest.FromString(fmt.Sprint(r, "/", i))
+			rel, err := regpath.For(regpath.Spec{Kind: regpath.RevisionLink, Repo: fmt.Sprintf("team/app-%02d", r), Digest: d})
+			if err != nil {
+				b.Fatal(err)
+			}
+			links = append(links, link{rel, d})
+		}
+	}
+	for _, workers := range []int{1, 4} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			for b.Loop() {
+				b.StopTimer()
+				p := benchPlacer(b, fsmove.Auto)
+				next := make(chan link)
+				var wg sync.WaitGroup
+				b.StartTimer()
+				for range workers {
+					wg.Go(func() {
+						for l := range next {
+							if _, err := p.StageLink(b.Context(), l.rel, l.d); err != nil {
+								b.Error(err)
+							}
+						}
+					})
+				}
+				for _, l := range links {
+					next <- l
+				}
+				close(next)
+				wg.Wait()
+				b.StopTimer()
+				if err := p.Close(); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(len(links)*b.N)/b.Elapsed().Seconds(), "links/s")
+		})
+	}
 }

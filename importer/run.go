@@ -381,31 +381,8 @@ func inspect(ctx context.Context, conn *pgx.Conn, b harbordb.Rows) (*harbordb.St
 func placeFiles(ctx context.Context, opts *Options, src source, placer *fsmove.Placer, p *plan) (fsmove.Result, error) {
 	// On failure, run's deferred Close removes everything staged.
 	fail := func(err error) (fsmove.Result, error) { return fsmove.Result{}, err }
-	total := int64(p.blobs.len())
-	for i := range uint32(p.blobs.len()) {
-		b := p.blobs.at(i)
-		if !b.file || b.fromHarbor {
-			continue
-		}
-		d := p.blobs.digest(i)
-		if _, isDir := src.(*dirSource); isDir {
-			has, err := placer.BlobExists(d, b.size)
-			if err != nil {
-				return fail(err)
-			}
-			if has {
-				continue
-			}
-		}
-		if err := src.stage(ctx, placer, d, b.size, opts.Verify); err != nil {
-			return fail(err)
-		}
-		if i%64 == 0 {
-			opts.progress("stage", int64(i), total, "blobs")
-		}
-		if i == uint32(p.blobs.len()/2) {
-			failpoint(ctx, "staging")
-		}
+	if err := stageBlobs(ctx, opts, src, placer, p); err != nil {
+		return fail(err)
 	}
 	used := func(d digest.Digest) bool {
 		b := p.blobs.get(d)
@@ -414,14 +391,8 @@ func placeFiles(ctx context.Context, opts *Options, src source, placer *fsmove.P
 	if err := src.discardUnused(placer, used); err != nil {
 		return fail(err)
 	}
-	for _, l := range p.links { // each once (planner.addLink)
-		rel, target, err := p.rel(l)
-		if err != nil {
-			return fail(err)
-		}
-		if _, err := placer.StageLink(ctx, rel, target); err != nil {
-			return fail(err)
-		}
+	if err := stageLinks(ctx, placer, p); err != nil {
+		return fail(err)
 	}
 	res, err := placer.Commit(ctx, func(done, total int) {
 		opts.progress("place", int64(done), int64(total), "files")
@@ -433,6 +404,50 @@ func placeFiles(ctx context.Context, opts *Options, src source, placer *fsmove.P
 		return res, fmt.Errorf("placing files in Harbor's storage (the files placed so far were removed again): %w", err)
 	}
 	return res, nil
+}
+
+// stageWorkers stage files concurrently. Each blob costs an open, a link
+// or copy and, with --verify, a read of the whole file, each link file a
+// few metadata calls; on a cold cache many of those wait for the disk, and
+// one file at a time kept it at one request in flight and used one core.
+const stageWorkers = 4
+
+// stageBlobs stages the plan's blobs that Harbor's storage lacks.
+func stageBlobs(ctx context.Context, opts *Options, src source, placer *fsmove.Placer, p *plan) error {
+	_, isDir := src.(*dirSource)
+	n := uint32(p.blobs.len())
+	return inParallel(ctx, n, func(i uint32) bool {
+		b := p.blobs.at(i)
+		return b.file && !b.fromHarbor
+	}, func(i uint32) {
+		if i%64 == 0 {
+			opts.progress("stage", int64(i), int64(n), "blobs")
+		}
+		if i == n/2 {
+			failpoint(ctx, "staging")
+		}
+	}, func(ctx context.Context, i uint32) error {
+		b, d := p.blobs.at(i), p.blobs.digest(i)
+		if isDir {
+			has, err := placer.BlobExists(d, b.size)
+			if err != nil || has {
+				return err
+			}
+		}
+		return src.stage(ctx, placer, d, b.size, opts.Verify)
+	})
+}
+
+// stageLinks stages the plan's link files (each planned once:
+// planner.addLink).
+func stageLinks(ctx context.Context, placer *fsmove.Placer, p *plan) error {
+	return inParallel(ctx, uint32(len(p.links)), nil, nil, func(ctx context.Context, i uint32) error {
+		rel, target, err := p.rel(p.links[i])
+		if err == nil {
+			_, err = placer.StageLink(ctx, rel, target)
+		}
+		return err
+	})
 }
 
 func methodName(src source, st fsmove.Strategy) string {
