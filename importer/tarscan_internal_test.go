@@ -1,0 +1,128 @@
+package importer
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/harbor-import/harbor-import/fsmove"
+)
+
+// TestTarScanStages runs a tarball's scan with a placer: small blobs are
+// handed to the stager goroutines, larger ones than tarStageMax streamed
+// by the scan itself; a blob appended twice is staged once, whichever path
+// it takes; a corrupt small blob fails the scan naming its entry.
+func TestTarScanStages(t *testing.T) {
+	type entry struct {
+		data []byte
+		d    digest.Digest
+	}
+	mk := func(seed, n int) entry {
+		b := bytes.Repeat([]byte(fmt.Sprintf("%08d", seed)), n/8+1)[:n]
+		return entry{b, digest.FromBytes(b)}
+	}
+	var blobs []entry
+	for i := range 300 {
+		blobs = append(blobs, mk(i, 100+i*97))
+	}
+	big := mk(1000, tarStageMax+1)
+	huge := mk(1001, 3*tarStageMax+12345)
+	blobs = append(blobs, big, huge, mk(1002, tarStageMax))
+
+	writeTar := func(t *testing.T, entries []entry, corrupt digest.Digest) string {
+		p := filepath.Join(t.TempDir(), "docker.tar")
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tw := tar.NewWriter(f)
+		for _, e := range entries {
+			name := fmt.Sprintf("docker/registry/v2/blobs/sha256/%s/%s/data", e.d.Encoded()[:2], e.d.Encoded())
+			data := e.data
+			if e.d == corrupt {
+				data = bytes.Clone(data)
+				data[len(data)/2] ^= 1
+			}
+			if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tw.Write(data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := errors.Join(tw.Close(), f.Close()); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	scan := func(t *testing.T, archive string) (*tarSource, *fsmove.Placer, error) {
+		owner := &fsmove.Owner{UID: os.Geteuid(), GID: os.Getegid()}
+		p, err := fsmove.New(context.Background(), fsmove.Options{Root: t.TempDir(), Owner: owner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		s, err := openTar(archive)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.scan(context.Background(), newInventory(), scanEnv{placer: p})
+		return s, p, err
+	}
+
+	t.Run("every blob staged once", func(t *testing.T) {
+		// Appended twice: a small blob, one streamed, and (at once after
+		// its first copy, likely still being staged) another small one.
+		entries := append(append([]entry{}, blobs...), blobs[7], big, blobs[len(blobs)-1], blobs[len(blobs)-1])
+		s, p, err := scan(t, writeTar(t, entries, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.staged != len(blobs) {
+			t.Errorf("staged %d blobs, want %d (each once)", s.staged, len(blobs))
+		}
+		for _, e := range blobs {
+			size, ok, err := p.StagedBlob(e.d)
+			if err != nil || !ok || size != int64(len(e.data)) {
+				t.Fatalf("blob of %d bytes: staged %v, size %d, err %v", len(e.data), ok, size, err)
+			}
+			f, err := p.OpenStagedBlob(e.d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(f)
+			f.Close()
+			if err != nil || !bytes.Equal(got, e.data) {
+				t.Fatalf("blob %s: staged content differs (err %v)", e.d, err)
+			}
+		}
+		n, err := p.DiscardBlobsExcept(func(digest.Digest) bool { return true })
+		if err != nil || n != 0 {
+			t.Fatalf("DiscardBlobsExcept kept all: dropped %d, err %v", n, err)
+		}
+	})
+
+	for _, c := range []struct {
+		name string
+		bad  entry
+	}{{"corrupt small blob", blobs[150]}, {"corrupt streamed blob", huge}} {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err := scan(t, writeTar(t, blobs, c.bad.d))
+			if !errors.Is(err, ErrDigestMismatch) {
+				t.Fatalf("got %v, want ErrDigestMismatch", err)
+			}
+			want := fmt.Sprintf("tar entry docker/registry/v2/blobs/sha256/%s/%s/data", c.bad.d.Encoded()[:2], c.bad.d.Encoded())
+			if !bytes.Contains([]byte(err.Error()), []byte(want)) {
+				t.Fatalf("error %q does not name %s", err, want)
+			}
+		})
+	}
+}
