@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -204,11 +205,13 @@ func (r *runner) floorCmd(ctx context.Context, step, _ string, name string, args
 // skips recently freed inodes for a while: tar -xf took 5.6 to 18 s here),
 // so while the disk has room for three more copies of the corpus the
 // entries are only moved to the trash, which emptyTrash removes after the
-// last step.
+// last step. Without that room they are removed, and cleanWork then waits
+// until ext4 no longer counts those inodes as recently freed.
 func (r *runner) cleanWork() {
 	entries, _ := os.ReadDir(r.work)
 	var fs unix.Statfs_t
 	room := unix.Statfs(r.work, &fs) == nil && int64(fs.Bavail)*int64(fs.Bsize) > 3*r.c.Info.TarBytes+(4<<30)
+	removed := false
 	for _, e := range entries {
 		p := filepath.Join(r.work, e.Name())
 		if room {
@@ -217,10 +220,30 @@ func (r *runner) cleanWork() {
 				continue
 			}
 		}
+		removed = true
 		if err := os.RemoveAll(p); err != nil {
 			r.log.Warn("cleaning work directory", "err", err)
 		}
 	}
+	if removed {
+		wait := freedInodeWindow()
+		r.log.Info("removed the last step's files; waiting until ext4 reuses their inodes freely", "wait", wait)
+		time.Sleep(wait)
+	}
+}
+
+// freedInodeWindow is how long ext4 (without a journal, as on this
+// machine's disk) skips a freed inode when it allocates one: the dirty
+// writeback expiry plus 5 s (fs/ext4/ialloc.c, recently_deleted), and a
+// second of margin.
+func freedInodeWindow() time.Duration {
+	cs := 3000 // the kernel's default dirty_expire_centisecs
+	if b, err := os.ReadFile("/proc/sys/vm/dirty_expire_centisecs"); err == nil {
+		if v, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && v > 0 {
+			cs = v
+		}
+	}
+	return time.Duration(cs)*10*time.Millisecond + 6*time.Second
 }
 
 // emptyTrash removes what cleanWork moved aside.
