@@ -62,7 +62,7 @@ func TestInParallel(t *testing.T) {
 		if !errors.Is(err, bad) || err.Error() != "blob 300: bad blob" {
 			t.Fatalf("got %v, want blob 300's failure", err)
 		}
-		if n := done.Load(); n > 300+stageWorkers {
+		if n := done.Load(); n > 300+int64(stageWorkers) {
 			t.Fatalf("%d indexes started after the failure at 300: the feed did not stop", n)
 		}
 	})

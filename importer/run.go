@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -406,11 +407,12 @@ func placeFiles(ctx context.Context, opts *Options, src source, placer *fsmove.P
 	return res, nil
 }
 
-// stageWorkers stage files concurrently. Each blob costs an open, a link
-// or copy and, with --verify, a read of the whole file, each link file a
-// few metadata calls; on a cold cache many of those wait for the disk, and
-// one file at a time kept it at one request in flight and used one core.
-const stageWorkers = 4
+// stageWorkers stage files concurrently: one per core the Go runtime may
+// use, at least 4 and at most 16. Each blob costs an open, a link or copy
+// and, with --verify, a read and hash of the whole file, each link file a
+// few metadata calls; one file at a time used one core and kept the disk
+// at one request in flight.
+var stageWorkers = min(16, max(4, runtime.GOMAXPROCS(0)))
 
 // stageBlobs stages the plan's blobs that Harbor's storage lacks.
 func stageBlobs(ctx context.Context, opts *Options, src source, placer *fsmove.Placer, p *plan) error {
