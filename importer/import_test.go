@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/harbor-import/harbor-import/fsmove"
 	"github.com/harbor-import/harbor-import/importer"
 	"github.com/harbor-import/harbor-import/testenv"
 	"github.com/jackc/pgx/v5"
@@ -35,9 +36,11 @@ func TestImportClassic(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		src  func(t *testing.T) string
+		copy bool // --strategy copy --verify: every blob copied and hashed by the stage workers
 	}{
-		{"tarball", func(t *testing.T) string { return fs.tarball }},
-		{"directory", func(t *testing.T) string { return copyTree(t, fs.root) }},
+		{"tarball", func(t *testing.T) string { return fs.tarball }, false},
+		{"directory", func(t *testing.T) string { return copyTree(t, fs.root) }, false},
+		{"directory copied", func(t *testing.T) string { return copyTree(t, fs.root) }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -45,9 +48,16 @@ func TestImportClassic(t *testing.T) {
 			data := harborData(t)
 			src := tc.src(t)
 			var prog progressLog
-			rep, err := importer.Run(ctx, importer.Options{Source: src, HarborData: data, DSN: dsn, Logger: testLogger(t), Progress: prog.record})
+			opts := importer.Options{Source: src, HarborData: data, DSN: dsn, Logger: testLogger(t), Progress: prog.record}
+			if tc.copy {
+				opts.Strategy, opts.Verify = fsmove.Copy, true
+			}
+			rep, err := importer.Run(ctx, opts)
 			if err != nil {
 				t.Fatalf("import: %v", err)
+			}
+			if tc.copy && (rep.Blobs.Copied == 0 || rep.Blobs.Linked != 0) {
+				t.Errorf("--strategy copy: %d blobs copied, %d linked; want all copied", rep.Blobs.Copied, rep.Blobs.Linked)
 			}
 			prog.check(t, fixtureRepos(fs.fx))
 			if rep.Rows == nil || rep.Rows.Artifacts == 0 {
