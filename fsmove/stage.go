@@ -172,6 +172,32 @@ func (p *Placer) StageReader(ctx context.Context, d digest.Digest, size int64, r
 	return s, nil
 }
 
+// StageBytes stages the blob d whose content is data. data is hashed
+// before any file is made: content that does not hash to d fails with
+// ErrDigestMismatch and stages nothing. It is StageReader for a blob held
+// in memory, without a copy through a buffer.
+func (p *Placer) StageBytes(ctx context.Context, d digest.Digest, data []byte) (*Staged, error) {
+	rel, err := regpath.For(regpath.Spec{Kind: regpath.BlobData, Digest: d})
+	if err != nil {
+		return nil, fmt.Errorf("staging bytes: %w", err)
+	}
+	if err := p.checkOpen(ctx); err != nil {
+		return nil, err
+	}
+	s := &Staged{rel: rel, Digest: d, Size: int64(len(data)), How: Streamed, p: p}
+	if got := digest.FromBytes(data); got != d {
+		return nil, &PathError{Op: "streaming", Path: s.path(), Digest: d, Err: fmt.Errorf("%w: got %s, want %s", ErrDigestMismatch, got, d)}
+	}
+	if err := p.writeStaged(s, func(w int) error {
+		_, err := fdWriter(w).Write(data)
+		return err
+	}); err != nil {
+		return nil, &PathError{Op: "streaming", Path: s.path(), Digest: d, Err: err}
+	}
+	p.log.Debug("staged blob", "digest", d, "how", s.How, "bytes", len(data))
+	return s, nil
+}
+
 // StageLink stages a registry link file at rel (a link path from
 // regpath.For) holding exactly regpath.LinkContent(target): "sha256:<hex>",
 // 71 bytes, no newline. For link kinds whose path names a digest, it must be

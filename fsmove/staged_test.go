@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -85,5 +87,39 @@ func TestStagedBlobLookup(t *testing.T) {
 		if _, ok, _ := p.StagedBlob(d); ok {
 			t.Errorf("StagedBlob(%s) after Commit: still staged", d)
 		}
+	}
+}
+
+// TestStageBytes: a blob held in memory is staged as StageReader stages a
+// stream; content that does not hash to its digest stages nothing.
+func TestStageBytes(t *testing.T) {
+	p := newPlacer(t, fsmove.Auto)
+	data, d := blob(7, 70000)
+	s, err := p.StageBytes(t.Context(), d, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.How != fsmove.Streamed || s.Size != int64(len(data)) {
+		t.Errorf("staged as %v, %d bytes; want Streamed, %d", s.How, s.Size, len(data))
+	}
+	bad := bytes.Clone(data)
+	bad[123] ^= 1
+	_, other := blob(8, 10)
+	if _, err := p.StageBytes(t.Context(), other, bad); !errors.Is(err, fsmove.ErrDigestMismatch) || !strings.Contains(err.Error(), other.String()) {
+		t.Fatalf("wrong content: got %v, want ErrDigestMismatch naming %s", err, other)
+	}
+	if _, ok, err := p.StagedBlob(other); ok || err != nil {
+		t.Fatalf("after a mismatch StagedBlob = %v, %v; want nothing staged", ok, err)
+	}
+	res, err := p.Commit(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Streamed != 1 {
+		t.Errorf("Commit placed %d streamed blobs, want 1", res.Streamed)
+	}
+	got, err := os.ReadFile(filepath.Join(p.V2Root(), filepath.FromSlash(s.Rel())))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("placed blob: %d bytes (%v), want its %d", len(got), err, len(data))
 	}
 }

@@ -3,7 +3,6 @@ package importer
 import (
 	"archive/tar"
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -422,7 +421,7 @@ func newTarStager(ctx context.Context, p *fsmove.Placer, archive string) *tarSta
 func (st *tarStager) work() {
 	for j := range st.jobs {
 		if st.ctx.Err() == nil {
-			_, err := st.placer.StageReader(st.ctx, j.d, int64(j.n), bytes.NewReader((*j.buf)[:j.n]))
+			_, err := st.placer.StageBytes(st.ctx, j.d, (*j.buf)[:j.n])
 			if err != nil {
 				st.fail.record(uint64(j.entry), tarStageErr(st.archive, j.name, err, false))
 				st.cancel()
