@@ -19,7 +19,8 @@ import (
 // TestTarScanStages runs a tarball's scan with a placer: small blobs are
 // handed to the stager goroutines, larger ones than tarStageMax streamed
 // by the scan itself; a blob appended twice is staged once, whichever path
-// it takes; a corrupt small blob fails the scan naming its entry.
+// it takes; a corrupt blob, or an archive ending inside a streamed one,
+// fails the scan naming its entry.
 func TestTarScanStages(t *testing.T) {
 	type entry struct {
 		data []byte
@@ -107,6 +108,27 @@ func TestTarScanStages(t *testing.T) {
 		n, err := p.DiscardBlobsExcept(func(digest.Digest) bool { return true })
 		if err != nil || n != 0 {
 			t.Fatalf("DiscardBlobsExcept kept all: dropped %d, err %v", n, err)
+		}
+	})
+
+	t.Run("archive ends inside a streamed blob", func(t *testing.T) {
+		archive := writeTar(t, blobs, "")
+		raw, err := os.ReadFile(archive)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := bytes.Index(raw, huge.data[:4096])
+		if i < 0 {
+			t.Fatal("the large blob is not in the archive")
+		}
+		cut := i + 2*tarStageMax + 100 // well inside it
+		if err := os.WriteFile(archive, raw[:cut], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = scan(t, archive)
+		want := fmt.Sprintf("tar entry docker/registry/v2/blobs/sha256/%s/%s/data", huge.d.Encoded()[:2], huge.d.Encoded())
+		if !errors.Is(err, ErrUnsafeArchive) || !bytes.Contains([]byte(err.Error()), []byte(want)) {
+			t.Fatalf("got %v, want ErrUnsafeArchive naming %s", err, want)
 		}
 	})
 
