@@ -372,8 +372,10 @@ func tarStageErr(archive, name string, err error, readFailed bool) error {
 }
 
 // tarStageMax is the largest blob entry the scan reads whole and hands to
-// a stager goroutine; it streams larger ones itself. Most of a registry's
-// bytes are in blobs of 64 KiB to 1 MiB (the bench corpus: 94%).
+// a stager goroutine; it streams larger ones itself. The bench corpus has
+// 94% of its bytes in blobs of at most 1 MiB. Handing larger blobs over in
+// 1 MiB pieces, hashed on yet another goroutine, gained nothing measurable
+// on 20 blobs of 50 MB (1.5-2.1 s either way): writing them bounds it.
 const tarStageMax = 1 << 20
 
 // tarStager stages blob entries on stageWorkers goroutines while the scan
