@@ -8,8 +8,9 @@
 // mount (Options.StagingDir), in a private staging tree,
 // <staging>/tree-<random>, that mirrors the v2 layout: the blob that goes to
 // blobs/sha256/ab/<hex>/data is staged as <tree>/blobs/sha256/ab/<hex>/data.
-// A blob is hardlinked from its source file, copied from it, or streamed
-// from a reader while its sha256 and size are checked; a link file gets
+// A blob is hardlinked from its source file, copied from it, streamed
+// from a reader while its sha256 and size are checked, or written from
+// memory once its sha256 is checked (StageBytes); a link file gets
 // exactly "sha256:<hex>". Nothing is visible to the registry yet, so
 // staging needs no care about who sees what: directories are made with
 // plain mkdir, files with O_EXCL, and both get the registry's uid/gid
