@@ -152,6 +152,31 @@ func (p *Placer) StageFile(ctx context.Context, d digest.Digest, size int64, src
 // size+1 bytes; a short or long stream fails with ErrSizeMismatch, other
 // content with ErrDigestMismatch, and nothing is left staged.
 func (p *Placer) StageReader(ctx context.Context, d digest.Digest, size int64, r io.Reader) (*Staged, error) {
+	return p.stageStream(ctx, d, size, nil, func(w int) error {
+		return copyVerified(ctx, fdWriter(w), r, d, size)
+	})
+}
+
+// StageBytes stages the blob d whose content is data. data is hashed
+// before any file is made: content that does not hash to d fails with
+// ErrDigestMismatch and stages nothing. It is StageReader for a blob held
+// in memory, without a copy through a buffer.
+func (p *Placer) StageBytes(ctx context.Context, d digest.Digest, data []byte) (*Staged, error) {
+	return p.stageStream(ctx, d, int64(len(data)), func() error {
+		if got := digest.FromBytes(data); got != d {
+			return fmt.Errorf("%w: got %s, want %s", ErrDigestMismatch, got, d)
+		}
+		return nil
+	}, func(w int) error {
+		_, err := fdWriter(w).Write(data)
+		return err
+	})
+}
+
+// stageStream stages the blob d of size bytes that fill writes into the
+// staged file (StageReader, StageBytes). check, when not nil, runs before
+// the file is made; its error, like fill's, stages nothing.
+func (p *Placer) stageStream(ctx context.Context, d digest.Digest, size int64, check func() error, fill func(w int) error) (*Staged, error) {
 	rel, err := regpath.For(regpath.Spec{Kind: regpath.BlobData, Digest: d})
 	if err != nil {
 		return nil, fmt.Errorf("staging stream: %w", err)
@@ -163,38 +188,16 @@ func (p *Placer) StageReader(ctx context.Context, d digest.Digest, size int64, r
 		return nil, err
 	}
 	s := &Staged{rel: rel, Digest: d, Size: size, How: Streamed, p: p}
-	if err := p.writeStaged(s, func(w int) error {
-		return copyVerified(ctx, fdWriter(w), r, d, size)
-	}); err != nil {
+	if check != nil {
+		err = check()
+	}
+	if err == nil {
+		err = p.writeStaged(s, fill)
+	}
+	if err != nil {
 		return nil, &PathError{Op: "streaming", Path: s.path(), Digest: d, Err: err}
 	}
 	p.log.Debug("staged blob", "digest", d, "how", s.How, "bytes", size)
-	return s, nil
-}
-
-// StageBytes stages the blob d whose content is data. data is hashed
-// before any file is made: content that does not hash to d fails with
-// ErrDigestMismatch and stages nothing. It is StageReader for a blob held
-// in memory, without a copy through a buffer.
-func (p *Placer) StageBytes(ctx context.Context, d digest.Digest, data []byte) (*Staged, error) {
-	rel, err := regpath.For(regpath.Spec{Kind: regpath.BlobData, Digest: d})
-	if err != nil {
-		return nil, fmt.Errorf("staging bytes: %w", err)
-	}
-	if err := p.checkOpen(ctx); err != nil {
-		return nil, err
-	}
-	s := &Staged{rel: rel, Digest: d, Size: int64(len(data)), How: Streamed, p: p}
-	if got := digest.FromBytes(data); got != d {
-		return nil, &PathError{Op: "streaming", Path: s.path(), Digest: d, Err: fmt.Errorf("%w: got %s, want %s", ErrDigestMismatch, got, d)}
-	}
-	if err := p.writeStaged(s, func(w int) error {
-		_, err := fdWriter(w).Write(data)
-		return err
-	}); err != nil {
-		return nil, &PathError{Op: "streaming", Path: s.path(), Digest: d, Err: err}
-	}
-	p.log.Debug("staged blob", "digest", d, "how", s.How, "bytes", len(data))
 	return s, nil
 }
 

@@ -155,8 +155,9 @@ func eachStagedBlob(t *stree, fn func(digest.Digest)) error {
 }
 
 // inTrees calls fn on each open staging tree in turn (rel is blob d's path
-// there) until fn reports done (whatever its error). An ENOENT or ENOTDIR from fn means "not in
-// this tree"; another error stops the search as a PathError naming op.
+// there) until fn reports done (whatever its error). An ENOENT or ENOTDIR
+// from fn means "not in this tree"; another error stops the search as a
+// PathError naming op.
 func (p *Placer) inTrees(d digest.Digest, rel, op string, fn func(t *stree) (done bool, err error)) error {
 	err := p.eachTree(func(t *stree) (bool, error) {
 		done, err := fn(t)

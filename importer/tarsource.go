@@ -315,17 +315,11 @@ func (s *tarSource) scanBlob(ctx context.Context, entry int, hdr *tar.Header, na
 	}
 	if s.placer != nil && hdr.Size <= tarStageMax {
 		// Read whole, staged (hashed, written) by a stager goroutine.
-		buf, err := s.stager.take()
-		if err != nil {
+		if err := s.stager.stage(tarJob{entry: entry, name: name, d: d, k: k}, hdr.Size, r); err != nil {
 			return err
 		}
-		data := (*buf)[:hdr.Size]
-		if _, err := io.ReadFull(r, data); err != nil {
-			s.stager.give(buf)
-			return fmt.Errorf("%w: %s: tar entry %s: %w", ErrUnsafeArchive, s.path, name, err)
-		}
 		s.staged++ // discardUnused discards it if the plan does not use it
-		return s.stager.stage(tarJob{entry: entry, name: name, d: d, k: k, buf: buf, n: len(data)})
+		return nil
 	}
 	rec := &readErrRecorder{r: r}
 	if s.placer != nil {
@@ -458,8 +452,19 @@ func (st *tarStager) take() (*[]byte, error) {
 
 func (st *tarStager) give(b *[]byte) { st.free <- b }
 
-// stage hands j to a stager goroutine.
-func (st *tarStager) stage(j tarJob) error {
+// stage reads the blob entry j's data, size bytes of r (at most
+// tarStageMax), into a free buffer and hands it to a stager goroutine. An
+// archive that ends inside the entry is ErrUnsafeArchive.
+func (st *tarStager) stage(j tarJob, size int64, r io.Reader) error {
+	buf, err := st.take()
+	if err != nil {
+		return err
+	}
+	if _, err := io.ReadFull(r, (*buf)[:size]); err != nil {
+		st.give(buf)
+		return fmt.Errorf("%w: %s: tar entry %s: %w", ErrUnsafeArchive, st.archive, j.name, err)
+	}
+	j.buf, j.n = buf, int(size)
 	st.mu.Lock()
 	st.inflight[j.k] = struct{}{}
 	st.mu.Unlock()
@@ -470,7 +475,7 @@ func (st *tarStager) stage(j tarJob) error {
 		st.mu.Lock()
 		delete(st.inflight, j.k)
 		st.mu.Unlock()
-		st.give(j.buf)
+		st.give(buf)
 		return st.stopped()
 	}
 }
