@@ -35,18 +35,19 @@ type StoredBlob struct {
 // empty) or repositories (when given) to fn, in repository, digest order
 // (bytewise).
 func StoredArtifacts(ctx context.Context, db DBTX, projects, repositories []string, fn func(StoredArtifact) error) error {
-	// In a read-only transaction of its own when db can start one, for two
-	// settings that last only as long as it: rows written moments ago have
+	// In a read-only transaction of its own when db can start one, for a
+	// setting that lasts only as long as it: rows written moments ago have
 	// no statistics yet, and the planner's guesses for this query are far
 	// above jit_above_cost, so PostgreSQL compiled it for ~60 ms on every
-	// import to run it for ~100 ms; and the sort of every artifact_blob
-	// row (~400 bytes each) spilled to disk at the default work_mem of 4 MB
-	// from ~10,000 rows on.
+	// import to run it for ~100 ms. work_mem stays as the server has it:
+	// 64 MB let PostgreSQL plan a parallel hash join at 50,000 tags, whose
+	// shared memory did not fit a container's default 64 MB /dev/shm
+	// ("could not resize shared memory segment").
 	if b, ok := db.(interface {
 		BeginTx(context.Context, pgx.TxOptions) (pgx.Tx, error)
 	}); ok {
 		return pgx.BeginTxFunc(ctx, b, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, `SET LOCAL jit = off; SET LOCAL work_mem = '64MB'`); err != nil {
+			if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
 				return fmt.Errorf("reading artifacts: %w", err)
 			}
 			return storedArtifacts(ctx, tx, projects, repositories, fn)
