@@ -119,7 +119,9 @@ func (s *tarSource) scan(ctx context.Context, inv *inventory, env scanEnv) error
 		return fmt.Errorf("opening source: %w", err)
 	}
 	defer f.Close()
-	cr := &countingReader{r: bufio.NewReaderSize(f, 1<<20)}
+	ahead := newAheadReader(f)
+	defer ahead.Close() // before f.Close
+	cr := &countingReader{r: ahead}
 	var r io.Reader = cr
 	switch s.compress {
 	case "gzip":

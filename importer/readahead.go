@@ -1,0 +1,101 @@
+package importer
+
+import (
+	"errors"
+	"io"
+	"sync"
+)
+
+// aheadReader reads its source on a goroutine of its own, up to aheadBufs
+// buffers in front of its reader. Reading a cold archive costs a core's
+// worth of system time (the kernel fills the page cache and copies it out):
+// on the scan's goroutine it waited in turn with the hashing and writing of
+// each blob, on its own it runs beside them.
+type aheadReader struct {
+	full chan aheadChunk
+	free chan []byte
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+
+	cur []byte // unread part of buf
+	buf []byte // the buffer being read (nil: none)
+	err error  // the source's error, once its chunks are read
+}
+
+type aheadChunk struct {
+	b   []byte
+	err error
+}
+
+const (
+	aheadBufs = 4
+	aheadBuf  = 1 << 20
+)
+
+// newAheadReader starts reading r; Close stops it.
+func newAheadReader(r io.Reader) *aheadReader {
+	a := &aheadReader{
+		full: make(chan aheadChunk, aheadBufs+1),
+		free: make(chan []byte, aheadBufs),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	for range aheadBufs {
+		a.free <- make([]byte, aheadBuf)
+	}
+	go a.fill(r)
+	return a
+}
+
+func (a *aheadReader) fill(r io.Reader) {
+	defer close(a.done)
+	for {
+		var b []byte
+		select {
+		case b = <-a.free:
+		case <-a.stop:
+			return
+		}
+		n, err := io.ReadFull(r, b[:cap(b)])
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			err = io.EOF
+		}
+		if n > 0 {
+			a.full <- aheadChunk{b: b[:n]} // room: one slot per buffer
+		}
+		if err != nil {
+			a.full <- aheadChunk{err: err} // and one for the end
+			return
+		}
+	}
+}
+
+func (a *aheadReader) Read(p []byte) (int, error) {
+	for len(a.cur) == 0 {
+		if a.err != nil {
+			return 0, a.err
+		}
+		if a.buf != nil {
+			a.free <- a.buf[:cap(a.buf)]
+			a.buf = nil
+		}
+		c := <-a.full
+		if c.err != nil {
+			a.err = c.err
+			continue
+		}
+		a.buf, a.cur = c.b, c.b
+	}
+	n := copy(p, a.cur)
+	a.cur = a.cur[n:]
+	return n, nil
+}
+
+// Close stops the goroutine and waits for it; the source is the caller's
+// to close, after.
+func (a *aheadReader) Close() error {
+	a.once.Do(func() { close(a.stop) })
+	<-a.done
+	return nil
+}
