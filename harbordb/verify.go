@@ -47,7 +47,9 @@ func StoredArtifacts(ctx context.Context, db DBTX, projects, repositories []stri
 		BeginTx(context.Context, pgx.TxOptions) (pgx.Tx, error)
 	}); ok {
 		return pgx.BeginTxFunc(ctx, b, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
+			// jit exists since PostgreSQL 11; Harbor 2.0-2.2 shipped 9.6,
+			// which would refuse SET jit.
+			if _, err := tx.Exec(ctx, `SELECT set_config('jit', 'off', true) WHERE current_setting('jit', true) IS NOT NULL`); err != nil {
 				return fmt.Errorf("reading artifacts: %w", err)
 			}
 			return storedArtifacts(ctx, tx, projects, repositories, fn)
