@@ -164,7 +164,7 @@ func (p *Placer) Commit(ctx context.Context, progress func(done, total int)) (re
 	}
 
 	// 1. staged data durable before any name appears in the v2 tree.
-	if err := p.syncfs(); err != nil {
+	if err := p.syncStaged(); err != nil {
 		return res, err
 	}
 	crashPoint("synced staging")
@@ -189,7 +189,7 @@ func (p *Placer) Commit(ctx context.Context, progress func(done, total int)) (re
 	}
 
 	// 3. names durable before the caller writes rows that point at them.
-	if err := p.syncfs(); err != nil {
+	if err := p.syncStaged(); err != nil {
 		return res, err
 	}
 	p.log.Info("committed files to registry storage",
@@ -737,6 +737,38 @@ func (r *rollback) removeEach(path string) error {
 	return errors.Join(errs...)
 }
 
+// Flush makes what is staged so far durable: the syncfs(2) that Commit
+// starts with. Commit still syncs, so Flush changes no guarantee; it moves
+// the wait for the disk earlier, beside other work (an import flushes a
+// tarball's blobs while it plans). It is safe to call from any goroutine
+// while files are staged. An error it returns fails every later Commit too.
+func (p *Placer) Flush() error { return p.syncStaged() }
+
+// syncStaged calls syncfs(2) on the v2 root's descriptor that New opened.
+// Linux (5.8+) reports to a descriptor the write-back errors of its
+// filesystem since it was opened, once: through New's descriptor nothing
+// that failed after New goes unreported, also when it failed before this
+// call. A reported error sticks, and every later call returns it: the
+// data it concerns is lost.
+func (p *Placer) syncStaged() error {
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
+	if p.syncErr != nil {
+		return p.syncErr
+	}
+	p.v2fdMu.RLock()
+	defer p.v2fdMu.RUnlock()
+	if p.v2fd < 0 {
+		return ErrClosed
+	}
+	if err := unix.Syncfs(p.v2fd); err != nil {
+		p.syncErr = &PathError{Op: "syncing", Path: p.v2, Err: err}
+	}
+	return p.syncErr
+}
+
+// syncfs calls syncfs(2) on a descriptor of its own (Rollback, which also
+// runs after Close).
 func (p *Placer) syncfs() error {
 	f, err := os.Open(p.v2)
 	if err != nil {

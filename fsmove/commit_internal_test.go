@@ -151,3 +151,27 @@ func TestRollbackRaceWithAddition(t *testing.T) {
 		t.Errorf("staging after Rollback: %d entries, want none", len(left))
 	}
 }
+
+// TestFlushErrorFailsCommit: a write-back error that Flush met is lost
+// data; the kernel reports it once, so Commit must report it again and
+// place nothing, and so must every later Commit.
+func TestFlushErrorFailsCommit(t *testing.T) {
+	p := newInternalPlacer(t)
+	data := []byte("hello")
+	d := digest.FromBytes(data)
+	if _, err := p.StageReader(t.Context(), d, int64(len(data)), bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Flush(); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	p.syncErr = &PathError{Op: "syncing", Path: p.v2, Err: unix.EIO} // as syncStaged records one
+	for i := range 2 {
+		if _, err := p.Commit(t.Context(), nil); !errors.Is(err, unix.EIO) {
+			t.Fatalf("Commit %d after a failed flush: got %v, want EIO", i+1, err)
+		}
+	}
+	if _, err := os.Lstat(p.abs("blobs")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Commit placed files after a failed flush: blobs/ %v", err)
+	}
+}

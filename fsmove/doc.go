@@ -25,7 +25,10 @@
 // Commit then
 //
 //  1. calls syncfs(2) once for the filesystem, so every staged byte, inode
-//     and directory is on disk (one syncfs instead of an fsync per file);
+//     and directory is on disk (one syncfs instead of an fsync per file).
+//     It goes through a descriptor New opened, so a write-back error since
+//     then is reported even when it happened before the call, and Flush
+//     can do this wait earlier, beside other work;
 //  2. merges each staging tree into the v2 tree top-down, never replacing
 //     anything (renameat2 RENAME_NOREPLACE): a directory the v2 tree lacks
 //     is moved in whole with one rename (into a fresh storage that is one

@@ -126,6 +126,8 @@ type Placer struct {
 	dev         uint64 // st_dev of the v2 root (and of staging)
 	v2fdMu      sync.RWMutex
 	v2fd        int         // the v2 root, open until Close (-1 after); under v2fdMu
+	syncMu      sync.Mutex  // syncStaged
+	syncErr     error       // the first error syncStaged met; under syncMu
 	noOpenat2   atomic.Bool // openat2(2) is missing (Linux < 5.6)
 	noEmptyPath atomic.Bool // linkat AT_EMPTY_PATH is refused (no CAP_DAC_READ_SEARCH)
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -121,5 +122,44 @@ func TestStageBytes(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(p.V2Root(), filepath.FromSlash(s.Rel())))
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("placed blob: %d bytes (%v), want its %d", len(got), err, len(data))
+	}
+}
+
+// TestFlushWhileStaging: Flush runs beside staging from other goroutines
+// (an import flushes a tarball's blobs while it plans), changes nothing a
+// Commit then does, and reports ErrClosed once the Placer is closed.
+func TestFlushWhileStaging(t *testing.T) {
+	p := newPlacer(t, fsmove.Auto)
+	var wg sync.WaitGroup
+	digests := make([]digest.Digest, 16)
+	for i := range digests {
+		data, d := blob(100+i, 1000+i*10000)
+		digests[i] = d
+		wg.Go(func() {
+			if _, err := p.StageBytes(t.Context(), d, data); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for range 3 {
+		if err := p.Flush(); err != nil {
+			t.Fatalf("Flush: %v", err)
+		}
+	}
+	wg.Wait()
+	res, err := p.Commit(t.Context(), nil)
+	if err != nil || res.Streamed != len(digests) {
+		t.Fatalf("Commit: got %+v, %v; want %d streamed", res, err, len(digests))
+	}
+	for _, d := range digests {
+		if _, err := os.Stat(blobPath(t, p, d)); err != nil {
+			t.Errorf("blob %s not placed: %v", d, err)
+		}
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Flush(); !errors.Is(err, fsmove.ErrClosed) {
+		t.Errorf("Flush after Close: got %v, want ErrClosed", err)
 	}
 }

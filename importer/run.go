@@ -198,6 +198,17 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 	inv.seal()
 	log.Info("scanned source", "repositories", len(inv.repos), "link_files", inv.linkFiles)
 	failpoint(ctx, "scanned")
+	if _, ok := src.(*tarSource); ok && placer != nil {
+		// The scan wrote the tarball's blobs; the disk writes them back
+		// while the plan is built (CPU), instead of in Commit's first
+		// syncfs. Commit reports an error of this flush.
+		flushed := make(chan struct{})
+		go func() {
+			defer close(flushed)
+			_ = placer.Flush()
+		}()
+		defer func() { <-flushed }()
+	}
 
 	// 2. Plan (a directory's blobs are read ahead, in parallel).
 	stopPrefetch := func() {}
