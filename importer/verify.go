@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -10,6 +11,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/harbor-import/harbor-import/fsmove"
@@ -92,20 +96,42 @@ func verifyWith(ctx context.Context, db harbordb.DBTX, opts VerifyOptions) (*Ver
 	v := &verifier{
 		v2:    filepath.Join(opts.HarborData, "registry", "docker", "registry", "v2"),
 		owner: owner, deep: opts.Deep, rep: &VerifyReport{},
-		fine: map[[32]byte]struct{}{}, bad: map[string]string{}, links: map[string]string{},
+		fine: map[[32]byte]struct{}{}, bad: map[string]string{}, checking: map[string]chan struct{}{},
+		links: map[string]string{},
+	}
+	// The rows stream in on this goroutine while stageWorkers check the
+	// files: each check waits for the disk on a cold cache (and hashes
+	// with Deep), and one at a time kept one core and one request busy.
+	arts := make(chan harbordb.StoredArtifact, stageWorkers)
+	var wg sync.WaitGroup
+	for range stageWorkers {
+		wg.Go(func() {
+			for a := range arts {
+				v.artifact(a)
+			}
+		})
 	}
 	err := harbordb.StoredArtifacts(ctx, db, opts.Projects, opts.Repositories, func(a harbordb.StoredArtifact) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		v.artifact(a)
+		arts <- a
 		v.rep.Artifacts++
 		if opts.Progress != nil && v.rep.Artifacts%100 == 0 {
 			opts.Progress(Progress{Phase: "verify", Done: int64(v.rep.Artifacts), Unit: "artifacts"})
 		}
 		return nil
 	})
+	close(arts)
+	wg.Wait()
 	v.rep.Blobs = len(v.fine) + len(v.bad)
+	// In the order the rows came (repository, digest, bytewise), whichever
+	// worker found what: an artifact's findings are one worker's, in order.
+	byRow := func(a, b VerifyProblem) int {
+		return cmp.Or(strings.Compare(a.Repository, b.Repository), strings.Compare(a.Digest, b.Digest))
+	}
+	slices.SortStableFunc(v.rep.Problems, byRow)
+	slices.SortStableFunc(v.rep.Warnings, byRow)
 	if err != nil {
 		return v.rep, err
 	}
@@ -119,32 +145,50 @@ func verifyWith(ctx context.Context, db harbordb.DBTX, opts VerifyOptions) (*Ver
 	return v.rep, nil
 }
 
+// verifier checks artifacts on several goroutines; mu guards everything
+// below it.
 type verifier struct {
 	v2    string
 	owner fsmove.Owner
 	deep  bool
-	rep   *VerifyReport
+
+	mu  sync.Mutex
+	rep *VerifyReport
 	// fine holds the sha256 sums of the blobs whose data checked out, bad
 	// the other blobs' findings by digest ("" = fine: a digest that is not
 	// a plain sha256). Every blob is checked once however many artifacts
-	// share it, in a few dozen bytes each.
-	fine map[[32]byte]struct{}
-	bad  map[string]string
-	// links memoises link file checks by path for the repository being
-	// checked (repo): artifacts arrive ordered by repository, and a link
-	// path names its repository, so the memo never needs older ones.
+	// share it, in a few dozen bytes each; checking holds the blobs being
+	// checked, closed when done, for the artifacts that share one.
+	fine     map[[32]byte]struct{}
+	bad      map[string]string
+	checking map[string]chan struct{}
+	// links memoises link file checks by path for the repository checked
+	// last (repo): artifacts arrive ordered by repository, and a link path
+	// names its repository, so the memo never needs older ones.
 	repo  string
 	links map[string]string
 }
 
-func (v *verifier) problem(a harbordb.StoredArtifact, format string, args ...any) {
-	v.rep.Problems = append(v.rep.Problems, VerifyProblem{a.Repository, a.Digest, fmt.Sprintf(format, args...)})
+// problems records an artifact's findings together.
+func (v *verifier) problems(found []VerifyProblem) {
+	if len(found) == 0 {
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.rep.Problems = append(v.rep.Problems, found...)
 }
 
 func (v *verifier) artifact(a harbordb.StoredArtifact) {
 	if !a.Tagged && !a.Child && !a.Accessory {
+		v.mu.Lock()
 		v.rep.Warnings = append(v.rep.Warnings, VerifyProblem{a.Repository, a.Digest,
 			"untagged and neither an index child nor an accessory: garbage collection with \"delete untagged\" removes it"})
+		v.mu.Unlock()
+	}
+	var found []VerifyProblem
+	problem := func(format string, args ...any) {
+		found = append(found, VerifyProblem{a.Repository, a.Digest, fmt.Sprintf(format, args...)})
 	}
 	self := false
 	for _, b := range a.Blobs {
@@ -152,45 +196,73 @@ func (v *verifier) artifact(a harbordb.StoredArtifact) {
 			self = true
 		}
 		if !b.HasRow {
-			v.problem(a, "artifact_blob names %s, which has no blob row", b.Digest)
+			problem("artifact_blob names %s, which has no blob row", b.Digest)
 			continue
 		}
 		if !b.InProject {
-			v.problem(a, "blob %s has no project_blob row for project %s: garbage collection would delete it", b.Digest, a.Project)
+			problem("blob %s has no project_blob row for project %s: garbage collection would delete it", b.Digest, a.Project)
 		}
 		d := digest.Digest(b.Digest)
 		foreign := isForeignType(b.ContentType)
 		if !foreign {
 			if msg := v.blobData(d, b.Size); msg != "" {
-				v.problem(a, "%s", msg)
+				problem("%s", msg)
 			}
 		}
+		var msg string
 		switch {
 		case b.Digest == a.Digest || manifestTypes[b.ContentType]:
-			v.link(a, regpath.RevisionLink, d)
+			msg = v.link(a.Repository, regpath.RevisionLink, d)
 		case !foreign:
-			v.link(a, regpath.LayerLink, d)
+			msg = v.link(a.Repository, regpath.LayerLink, d)
+		}
+		if msg != "" {
+			problem("%s", msg)
 		}
 	}
 	if !self {
-		v.problem(a, "no artifact_blob row (manifest, manifest): garbage collection would delete the manifest")
+		problem("no artifact_blob row (manifest, manifest): garbage collection would delete the manifest")
 	}
+	v.problems(found)
 }
 
+// blobData checks blob d's data once, whichever worker asks first; the
+// others wait for that check rather than repeat it.
 func (v *verifier) blobData(d digest.Digest, size int64) string {
 	sum, plain := sha256Key(d)
-	if _, ok := v.fine[sum]; ok && plain {
-		return ""
+	v.mu.Lock()
+	for {
+		if _, ok := v.fine[sum]; ok && plain {
+			v.mu.Unlock()
+			return ""
+		}
+		if msg, ok := v.bad[string(d)]; ok {
+			v.mu.Unlock()
+			return msg
+		}
+		ch, busy := v.checking[string(d)]
+		if !busy {
+			break
+		}
+		v.mu.Unlock()
+		<-ch
+		v.mu.Lock()
 	}
-	if msg, ok := v.bad[string(d)]; ok {
-		return msg
-	}
+	ch := make(chan struct{})
+	v.checking[string(d)] = ch
+	v.mu.Unlock()
+
 	msg := v.checkBlob(d, size)
+
+	v.mu.Lock()
 	if msg == "" && plain {
 		v.fine[sum] = struct{}{}
 	} else {
 		v.bad[string(d)] = msg
 	}
+	delete(v.checking, string(d))
+	v.mu.Unlock()
+	close(ch)
 	return msg
 }
 
@@ -230,41 +302,47 @@ func (v *verifier) checkBlob(d digest.Digest, size int64) string {
 	return ""
 }
 
-func (v *verifier) link(a harbordb.StoredArtifact, kind regpath.Kind, d digest.Digest) {
-	rel, err := regpath.For(regpath.Spec{Kind: kind, Repo: a.Repository, Digest: d})
+// link checks repository repo's link file of kind to d, and returns what
+// is wrong with it ("" when nothing is).
+func (v *verifier) link(repo string, kind regpath.Kind, d digest.Digest) string {
+	rel, err := regpath.For(regpath.Spec{Kind: kind, Repo: repo, Digest: d})
 	if err != nil {
-		v.problem(a, "%v", err)
-		return
+		return err.Error()
 	}
-	if a.Repository != v.repo {
-		v.repo = a.Repository
+	v.mu.Lock()
+	if repo != v.repo {
+		v.repo = repo
 		clear(v.links)
 	}
 	msg, ok := v.links[rel]
-	if !ok {
-		p := filepath.Join(v.v2, filepath.FromSlash(rel))
-		b, st, err := smallfile.Read(unix.AT_FDCWD, p, maxLinkFile)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			msg = fmt.Sprintf("%s missing: the registry will not serve %s from %s", kind, d, a.Repository)
-		case errors.Is(err, smallfile.ErrNotRegular):
-			msg = fmt.Sprintf("%s %s is not a regular file", kind, p)
-		case errors.Is(err, smallfile.ErrTooLarge):
-			msg = fmt.Sprintf("%s %s holds %d bytes, want %s", kind, p, st.Size, d)
-		case err != nil:
-			msg = fmt.Sprintf("%s %s: %v", kind, p, errors.Unwrap(err))
-		default:
-			if got, err := regpath.ParseLink(b); err != nil || got != d {
-				msg = fmt.Sprintf("%s %s holds %q, want %s", kind, p, b, d)
-			} else {
-				msg = v.owned(st.Uid, st.Gid, p)
-			}
+	v.mu.Unlock()
+	if ok {
+		return msg
+	}
+	p := filepath.Join(v.v2, filepath.FromSlash(rel))
+	b, st, err := smallfile.Read(unix.AT_FDCWD, p, maxLinkFile)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		msg = fmt.Sprintf("%s missing: the registry will not serve %s from %s", kind, d, repo)
+	case errors.Is(err, smallfile.ErrNotRegular):
+		msg = fmt.Sprintf("%s %s is not a regular file", kind, p)
+	case errors.Is(err, smallfile.ErrTooLarge):
+		msg = fmt.Sprintf("%s %s holds %d bytes, want %s", kind, p, st.Size, d)
+	case err != nil:
+		msg = fmt.Sprintf("%s %s: %v", kind, p, errors.Unwrap(err))
+	default:
+		if got, err := regpath.ParseLink(b); err != nil || got != d {
+			msg = fmt.Sprintf("%s %s holds %q, want %s", kind, p, b, d)
+		} else {
+			msg = v.owned(st.Uid, st.Gid, p)
 		}
+	}
+	v.mu.Lock()
+	if repo == v.repo {
 		v.links[rel] = msg
 	}
-	if msg != "" {
-		v.problem(a, "%s", msg)
-	}
+	v.mu.Unlock()
+	return msg
 }
 
 func (v *verifier) ownership(fi os.FileInfo, p string) string {

@@ -130,3 +130,54 @@ func TestVerifyFindsDamage(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifySharedBlobDamage removes a layer that several artifacts share:
+// the blob is checked once, by whichever worker meets it first, yet every
+// artifact that names it reports it, and the problems come in the rows'
+// order (repository, digest), however the workers interleaved.
+func TestVerifySharedBlobDamage(t *testing.T) {
+	fs := classic(t)
+	ctx := context.Background()
+	dsn, data := harborDB(t), harborData(t)
+	if _, err := importer.Run(ctx, importer.Options{Source: fs.tarball, HarborData: data, DSN: dsn, Logger: testLogger(t)}); err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	conn := connect(t, dsn)
+	var layer string
+	var sharers int
+	// Artifacts, not artifact_blob rows: one manifest in two repositories
+	// is two artifacts and one row.
+	err := conn.QueryRow(ctx, `SELECT ab.digest_blob, count(*) FROM artifact a JOIN artifact_blob ab ON ab.digest_af = a.digest
+		JOIN blob b ON b.digest = ab.digest_blob
+		WHERE b.content_type LIKE '%layer%' OR b.content_type LIKE '%rootfs%'
+		GROUP BY ab.digest_blob ORDER BY count(*) DESC, ab.digest_blob LIMIT 1`).Scan(&layer, &sharers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sharers < 2 {
+		t.Fatalf("the fixture's most shared layer %s has %d artifacts; want one shared", layer, sharers)
+	}
+	hex := strings.TrimPrefix(layer, "sha256:")
+	if err := os.Remove(filepath.Join(data, "registry", "docker", "registry", "v2", "blobs", "sha256", hex[:2], hex, "data")); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := importer.Verify(ctx, importer.VerifyOptions{HarborData: data, DSN: dsn})
+	if !errors.Is(err, importer.ErrVerifyFailed) {
+		t.Fatalf("got error %v, want ErrVerifyFailed", err)
+	}
+	var missing []string
+	for _, p := range rep.Problems {
+		if strings.Contains(p.Problem, "blob "+layer+": data missing") {
+			missing = append(missing, p.Repository+"@"+p.Digest)
+		}
+	}
+	if len(missing) != sharers {
+		t.Errorf("%d artifacts reported the missing layer, want all %d that share it: %v", len(missing), sharers, missing)
+	}
+	for i := 1; i < len(rep.Problems); i++ {
+		a, b := rep.Problems[i-1], rep.Problems[i]
+		if a.Repository > b.Repository || a.Repository == b.Repository && a.Digest > b.Digest {
+			t.Errorf("problems out of row order at %d: %s before %s", i, a, b)
+		}
+	}
+}
