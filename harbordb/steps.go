@@ -184,12 +184,16 @@ ON CONFLICT (digest_af, digest_blob) DO NOTHING`},
 
 		// Quota usage recomputed the way Harbor refreshes it: the sum of the
 		// project's unique blobs, foreign layers excluded, version bumped
-		// (harbor-facts §2.5).
+		// (harbor-facts §2.5). One grouped join, not a sum per project: the
+		// rows just written have no statistics, and PostgreSQL ran a
+		// per-project subquery as a scan of every blob for each project
+		// (82 projects x 172,115 blobs at 50,000 tags: 2.5 s instead of 0.27 s).
 		{name: "quota usage", counts: func(c *Counts) *int64 { return &c.QuotasUpdated }, sql: `WITH u AS (
-  SELECT p.project_id,
-         (SELECT COALESCE(sum(b.size), 0) FROM project_blob pb JOIN blob b ON b.id = pb.blob_id
-           WHERE pb.project_id = p.project_id AND b.content_type <> '` + foreignLayer + `')::bigint AS used
-  FROM harbor_import_project s JOIN project p ON p.name = s.name),
+  SELECT p.project_id, COALESCE(sum(b.size), 0)::bigint AS used
+  FROM harbor_import_project s JOIN project p ON p.name = s.name
+  LEFT JOIN project_blob pb ON pb.project_id = p.project_id
+  LEFT JOIN blob b ON b.id = pb.blob_id AND b.content_type <> '` + foreignLayer + `'
+  GROUP BY p.project_id),
 upd AS (
   UPDATE quota_usage q SET used = jsonb_set(q.used, '{storage}', to_jsonb(u.used)), update_time = now()` + opt(s, "quota_usage.version", ", version = q.version + 1") + `
   FROM u
