@@ -60,6 +60,16 @@ func RunPostgres(ctx context.Context, opts ...testcontainers.ContainerCustomizer
 				hc.PortBindings = network.PortMap{}
 			}
 			hc.PortBindings[port] = []network.PortBinding{{HostIP: loopback, HostPort: "0"}}
+			// The cluster lives in memory, as the throwaway it is, not in
+			// the container's layer: Docker's fuse-overlayfs driver (used
+			// where the kernel's overlayfs is not) serves that through
+			// FUSE, and PostgreSQL's writes then cost a round trip each
+			// through a user-space daemon (Harbor keeps its database in a
+			// bind mount, /data/database).
+			if hc.Tmpfs == nil {
+				hc.Tmpfs = map[string]string{}
+			}
+			hc.Tmpfs[pgdataPath] = "rw,mode=0700"
 		}),
 		// Fast shutdown: SIGTERM would wait for every client to disconnect.
 		testcontainers.WithConfigModifier(func(c *container.Config) { c.StopSignal = "SIGINT" }),

@@ -24,6 +24,9 @@ const PostgresImage = "harbor-import-test/postgres:15-bookworm"
 const MirrorEnv = "HARBOR_IMPORT_DEBIAN_MIRROR"
 
 const (
+	// pgdataPath is the cluster's directory in the container, the
+	// entrypoint's PGDATA (a tmpfs: RunPostgres).
+	pgdataPath = "/tmp/pgdata"
 	// imageLockPath serialises image builds across test processes.
 	imageLockPath = "/tmp/harbor-import-testenv-postgres-image.lock"
 	// entrypointPath is where the start script lives inside the image.
