@@ -42,7 +42,7 @@ const entrypoint = `#!/bin/sh
 # Written by harbor-import's testenv: a throwaway PostgreSQL 15 for tests.
 set -eu
 export PATH=/usr/lib/postgresql/15/bin:/usr/sbin:/usr/bin:/sbin:/bin
-PGDATA=/tmp/pgdata
+PGDATA=` + pgdataPath + `
 mkdir -p "$PGDATA" /var/run/postgresql
 chown postgres:postgres "$PGDATA" /var/run/postgresql
 chmod 700 "$PGDATA"
