@@ -9,12 +9,15 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/harbor-import/harbor-import/cmd"
 	"github.com/harbor-import/harbor-import/harbordb"
@@ -889,6 +892,72 @@ func TestRefusedHarbor(t *testing.T) {
 			}},
 	}
 	runRefusals(t, cases)
+}
+
+// TestDatabaseFailsDuringScan: the connection to Harbor's database is made
+// while the source is scanned. A server that fails only once the scan has
+// staged blobs must stop the import with the database's error and leave
+// Harbor as it was (the staged blobs removed).
+func TestDatabaseFailsDuringScan(t *testing.T) {
+	fs := classic(t)
+	var sawStaged func() bool
+	runRefusals(t, []refusalCase{{name: "server closes once blobs are staged",
+		setup: func(t *testing.T, h *harborTarget) (importer.Options, []string) {
+			var addr string
+			addr, sawStaged = lateFailingServer(t, filepath.Join(h.data, "registry", ".harbor-import", "staging"))
+			return importer.Options{Source: fs.tarball, DSN: "postgres://harbor@" + addr + "/registry?sslmode=disable&connect_timeout=30"},
+				[]string{"connecting to Harbor's database at 127.0.0.1", "/registry as harbor"}
+		}}})
+	if !sawStaged() {
+		t.Error("the server never saw a staged file: the scan did not run beside the connection")
+	}
+}
+
+// lateFailingServer accepts connections and closes each once a regular
+// file appears under staging (or after 20 s); sawStaged reports whether
+// one did.
+func lateFailingServer(t *testing.T, staging string) (addr string, sawStaged func() bool) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var saw atomic.Bool
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done); l.Close() })
+	staged := func() bool {
+		found := false
+		_ = filepath.WalkDir(staging, func(_ string, d os.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				found = true
+				return filepath.SkipAll
+			}
+			return nil
+		})
+		return found
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			deadline := time.Now().Add(20 * time.Second)
+			for time.Now().Before(deadline) && !staged() {
+				select {
+				case <-done:
+					c.Close()
+					return
+				case <-time.After(time.Millisecond):
+				}
+			}
+			if staged() {
+				saw.Store(true)
+			}
+			c.Close()
+		}
+	}()
+	return l.Addr().String(), saw.Load
 }
 
 // plainDB creates an empty database (no Harbor schema) on the server of dsn.

@@ -76,38 +76,48 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 	rep.Source = src.describe()
 	log.Info("source", "source", rep.Source)
 
-	// Database: connect and check the schema before anything else.
-	var conn *pgx.Conn
-	schema := harbordb.Schema{Version: opts.SchemaVersion}
+	// Database: connected and its schema read on a goroutine while the
+	// source is scanned (both mostly wait, on the server and on the disk).
+	// A failure there stops the scan at once; the scan's staged files go
+	// with the placer.
+	scanCtx, stopScan := context.WithCancelCause(ctx)
+	defer stopScan(nil)
+	harbor := make(chan harborConn, 1)
 	if opts.DSN != "" && !opts.FilesOnly {
-		cfg, err := pgx.ParseConfig(opts.DSN)
-		if err != nil {
-			return rep, fmt.Errorf("parsing database DSN: %w", redactErr(err))
-		}
-		conn, err = pgx.ConnectConfig(ctx, cfg)
-		if err != nil {
-			return rep, fmt.Errorf("connecting to Harbor's database at %s:%d/%s as %s: %w", cfg.Host, cfg.Port, cfg.Database, cfg.User, redactErr(err))
-		}
-		defer conn.Close(context.WithoutCancel(ctx))
-		schema, err = harbordb.Detect(ctx, conn)
-		rep.SchemaVersion, rep.HarborRelease = schema.Version, schema.Releases
-		if err != nil {
-			return rep, err
-		}
-	} else if !opts.FilesOnly {
-		v := opts.SchemaVersion
-		if v == 0 {
-			v = harbordb.DefaultVersion
-		}
-		schema = harbordb.SchemaFor(v)
-		if err := schema.Check(); err != nil {
-			return rep, err
-		}
+		go func() {
+			h := connectHarbor(scanCtx, opts.DSN, log)
+			if h.err != nil {
+				stopScan(h.err)
+			}
+			harbor <- h
+		}()
+	} else {
+		harbor <- harborConn{schema: harbordb.Schema{Version: opts.SchemaVersion}}
 	}
-	if schema.Releases == "" {
-		schema.Releases = releasesOf(schema.Version)
+	var (
+		conn      *pgx.Conn
+		schema    harbordb.Schema
+		harborErr error
+		joined    bool
+	)
+	// joinHarbor waits for the connection. After the scan, run returns its
+	// error before the scan's (a wrong database is the first thing to fix).
+	joinHarbor := func() error {
+		if !joined {
+			joined = true
+			h := <-harbor
+			conn, schema, harborErr = h.conn, h.schema, h.err
+			rep.SchemaVersion, rep.HarborRelease = schema.Version, schema.Releases
+		}
+		return harborErr
 	}
-	rep.SchemaVersion, rep.HarborRelease = schema.Version, schema.Releases
+	defer func() {
+		stopScan(nil) // a connection still being made gives up
+		_ = joinHarbor()
+		if conn != nil {
+			conn.Close(context.WithoutCancel(ctx))
+		}
+	}()
 
 	// Harbor's storage, read-only helpers.
 	harborBlob := func(d digest.Digest) (string, error) {
@@ -192,9 +202,32 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 		},
 		progress: func(entries int, bytes int64) { opts.progress("scan", bytes, 0, "bytes") },
 	}
-	if err := src.scan(ctx, inv, env); err != nil {
+	scanErr := src.scan(scanCtx, inv, env)
+	if scanErr != nil {
+		stopScan(scanErr) // a connection still being made gives up
+	}
+	// The database's error comes first unless the scan failed first (then
+	// the connection only gave up).
+	if err := joinHarbor(); err != nil && (scanErr == nil || context.Cause(scanCtx) == err) {
 		return rep, err
 	}
+	if scanErr != nil {
+		return rep, scanErr
+	}
+	if !opts.FilesOnly && opts.DSN == "" {
+		v := opts.SchemaVersion
+		if v == 0 {
+			v = harbordb.DefaultVersion
+		}
+		schema = harbordb.SchemaFor(v)
+		if err := schema.Check(); err != nil {
+			return rep, err
+		}
+	}
+	if schema.Releases == "" {
+		schema.Releases = releasesOf(schema.Version)
+	}
+	rep.SchemaVersion, rep.HarborRelease = schema.Version, schema.Releases
 	inv.seal()
 	log.Info("scanned source", "repositories", len(inv.repos), "link_files", inv.linkFiles)
 	failpoint(ctx, "scanned")
@@ -231,10 +264,12 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 
 	var state *harbordb.State
 	if conn != nil {
+		t := time.Now()
 		state, err = inspect(ctx, conn, p.batch)
 		if err != nil {
 			return rep, err
 		}
+		log.Info("read what Harbor already has", "projects", len(state.Projects), "repositories", len(state.Repositories), "artifacts", len(state.Artifacts), "seconds", time.Since(t).Seconds())
 	}
 	if err := rep.fill(p, state); err != nil {
 		return rep, err
@@ -372,6 +407,36 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 		}
 	}
 	return rep, nil
+}
+
+// harborConn is a connection to Harbor's database and the schema read
+// from it, or why there is none.
+type harborConn struct {
+	conn   *pgx.Conn
+	schema harbordb.Schema
+	err    error
+}
+
+// connectHarbor connects to dsn and reads Harbor's schema version; on an
+// error the connection is closed again.
+func connectHarbor(ctx context.Context, dsn string, log *slog.Logger) harborConn {
+	start := time.Now()
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return harborConn{err: fmt.Errorf("parsing database DSN: %w", redactErr(err))}
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return harborConn{err: fmt.Errorf("connecting to Harbor's database at %s:%d/%s as %s: %w", cfg.Host, cfg.Port, cfg.Database, cfg.User, redactErr(err))}
+	}
+	schema, err := harbordb.Detect(ctx, conn)
+	if err != nil {
+		conn.Close(context.WithoutCancel(ctx))
+		// The version found, if any, still goes into the report.
+		return harborConn{schema: schema, err: err}
+	}
+	log.Info("connected to Harbor's database", "host", cfg.Host, "database", cfg.Database, "schema_version", schema.Version, "harbor", schema.Releases, "seconds", time.Since(start).Seconds())
+	return harborConn{conn: conn, schema: schema}
 }
 
 func inspect(ctx context.Context, conn *pgx.Conn, b harbordb.Rows) (*harbordb.State, error) {
