@@ -458,6 +458,33 @@ func entryDataOffset(t *testing.T, tarball, name string) (offset, size int64) {
 	}
 }
 
+// entryStart returns where entry name, with any extended headers before
+// it, starts in a plain tarball: where the entry before it ends.
+func entryStart(t *testing.T, tarball, name string) int64 {
+	t.Helper()
+	f, err := os.Open(tarball)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cr := &countReader{r: f}
+	tr := tar.NewReader(cr)
+	var end int64
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("no entry %s in %s: %v", name, tarball, err)
+		}
+		if h.Name == name {
+			if end == 0 {
+				t.Fatalf("%s is the first entry of %s", name, tarball)
+			}
+			return end
+		}
+		end = cr.n + (h.Size+511)&^511
+	}
+}
+
 type countReader struct {
 	r io.Reader
 	n int64
@@ -467,6 +494,36 @@ func (c *countReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// gzipPrefix gzips the first n bytes of file into docker.tar.gz; without
+// end, the gzip stream stops after a flush, as a copy cut there would.
+func gzipPrefix(t *testing.T, file string, n int64, end bool) string {
+	t.Helper()
+	in, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out := filepath.Join(t.TempDir(), "docker.tar.gz")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zw := gzip.NewWriter(f)
+	if _, err := io.CopyN(zw, in, n); err != nil {
+		t.Fatal(err)
+	}
+	if end {
+		err = zw.Close()
+	} else {
+		err = zw.Flush()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // truncateAt copies file to a new file cut at n bytes (truncate(1)).
@@ -594,6 +651,19 @@ func TestRefusedSources(t *testing.T) {
 			setup: func(t *testing.T, _ *harborTarget) (importer.Options, []string) {
 				gz := tarOf(t, fs.root, "docker.tar.gz")
 				return dir(truncateAt(t, gz, fileSize(t, gz)/2)), []string{"docker.tar.gz"}
+			}},
+
+		{name: "archive cut at an entry boundary/tar", want: []error{importer.ErrUnsafeArchive},
+			setup: func(t *testing.T, _ *harborTarget) (importer.Options, []string) {
+				return dir(truncateAt(t, fs.tarball, entryStart(t, fs.tarball, blobRel(layer)))), []string{"docker.tar", "end-of-archive marker"}
+			}},
+		{name: "archive cut at an entry boundary, then gzip'd/tar.gz", want: []error{importer.ErrUnsafeArchive},
+			setup: func(t *testing.T, _ *harborTarget) (importer.Options, []string) {
+				return dir(gzipPrefix(t, fs.tarball, entryStart(t, fs.tarball, blobRel(layer)), true)), []string{"docker.tar.gz", "end-of-archive marker"}
+			}},
+		{name: "gzip stream cut at an entry boundary/tar.gz", want: []error{importer.ErrUnsafeArchive},
+			setup: func(t *testing.T, _ *harborTarget) (importer.Options, []string) {
+				return dir(gzipPrefix(t, fs.tarball, entryStart(t, fs.tarball, blobRel(layer)), false)), []string{"docker.tar.gz", "unexpected EOF"}
 			}},
 
 		// 4. Link files.

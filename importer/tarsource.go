@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/harbor-import/harbor-import/fsmove"
 	"github.com/harbor-import/harbor-import/internal/regpath"
@@ -101,15 +102,16 @@ func (s *tarSource) close() error {
 	return nil
 }
 
-// countingReader counts compressed bytes read, for progress.
+// countingReader counts compressed bytes read, for progress (which reads
+// the count on another goroutine when a decompressor reads ahead).
 type countingReader struct {
 	r io.Reader
-	n int64
+	n atomic.Int64
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.n += int64(n)
+	c.n.Add(int64(n))
 	return n, err
 }
 
@@ -150,8 +152,13 @@ func (s *tarSource) scan(ctx context.Context, inv *inventory, env scanEnv) error
 		}
 		s.spillW = bufio.NewWriterSize(s.spill, 64<<10)
 	}
-	tr := tar.NewReader(r)
+	// pos counts the archive's bytes (uncompressed): with the last
+	// entry's end it tells a complete archive from one cut at an entry
+	// boundary.
+	pos := &countingReader{r: r}
+	tr := tar.NewReader(pos)
 	entries := 0
+	var lastEnd int64
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -161,14 +168,22 @@ func (s *tarSource) scan(ctx context.Context, inv *inventory, env scanEnv) error
 		}
 		hdr, err := tr.Next()
 		if err == io.EOF {
+			if pos.n.Load() <= lastEnd {
+				// Every tar writer ends an archive with zero blocks; a
+				// clean end right after an entry means the file was cut
+				// (a full disk, an interrupted copy), and what follows
+				// would silently be missing from the import.
+				return fmt.Errorf("%w: %s ends after %d entries without tar's end-of-archive marker: the file is cut short", ErrUnsafeArchive, s.path, entries)
+			}
 			break
 		}
 		if err != nil {
 			return fmt.Errorf("%w: %s after %d entries: %v", ErrUnsafeArchive, s.path, entries, err)
 		}
+		lastEnd = pos.n.Load() + (hdr.Size+511)&^511
 		entries++
 		if env.progress != nil && entries%256 == 0 {
-			env.progress(entries, cr.n)
+			env.progress(entries, cr.n.Load())
 		}
 		name, err := cleanEntryName(hdr)
 		if err != nil {
@@ -213,7 +228,7 @@ func (s *tarSource) scan(ctx context.Context, inv *inventory, env scanEnv) error
 		return err
 	}
 	if env.progress != nil {
-		env.progress(entries, cr.n)
+		env.progress(entries, cr.n.Load())
 	}
 	if s.spillW != nil {
 		if err := s.spillW.Flush(); err != nil {
