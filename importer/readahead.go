@@ -1,7 +1,6 @@
 package importer
 
 import (
-	"errors"
 	"io"
 	"sync"
 )
@@ -57,9 +56,16 @@ func (a *aheadReader) fill(r io.Reader) {
 		case <-a.stop:
 			return
 		}
-		n, err := io.ReadFull(r, b[:cap(b)])
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			err = io.EOF
+		// Not io.ReadFull: it turns an early io.EOF into
+		// io.ErrUnexpectedEOF and lets the source's own through, so the two
+		// could not be told apart; a decompressor's io.ErrUnexpectedEOF (a
+		// cut stream) must reach the reader as it is.
+		n, b := 0, b[:cap(b)]
+		var err error
+		for n < len(b) && err == nil {
+			var k int
+			k, err = r.Read(b[n:])
+			n += k
 		}
 		if n > 0 {
 			a.full <- aheadChunk{b: b[:n]} // room: one slot per buffer

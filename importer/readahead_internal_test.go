@@ -41,6 +41,20 @@ func TestAheadReader(t *testing.T) {
 		}
 	})
 
+	t.Run("a source's io.ErrUnexpectedEOF is not an end", func(t *testing.T) {
+		// A decompressor reports a cut stream so; as io.EOF the tar
+		// reader would take a cut at an entry boundary for the end.
+		for _, size := range []int{0, 100, aheadBuf, 3 * aheadBuf / 2} {
+			data := bytes.Repeat([]byte("y"), size)
+			a := newAheadReader(io.MultiReader(bytes.NewReader(data), iotest.ErrReader(io.ErrUnexpectedEOF)))
+			got, err := io.ReadAll(a)
+			a.Close()
+			if err != io.ErrUnexpectedEOF || !bytes.Equal(got, data) {
+				t.Errorf("%d bytes: read %d, %v; want %d, io.ErrUnexpectedEOF", size, len(got), err, size)
+			}
+		}
+	})
+
 	t.Run("Close before the end stops the goroutine", func(t *testing.T) {
 		src := bytes.NewReader(make([]byte, 64*aheadBuf))
 		a := newAheadReader(src)

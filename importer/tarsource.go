@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/harbor-import/harbor-import/fsmove"
 	"github.com/harbor-import/harbor-import/internal/regpath"
@@ -102,16 +101,15 @@ func (s *tarSource) close() error {
 	return nil
 }
 
-// countingReader counts compressed bytes read, for progress (which reads
-// the count on another goroutine when a decompressor reads ahead).
+// countingReader counts the bytes read through it.
 type countingReader struct {
 	r io.Reader
-	n atomic.Int64
+	n int64
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.n.Add(int64(n))
+	c.n += int64(n)
 	return n, err
 }
 
@@ -168,7 +166,7 @@ func (s *tarSource) scan(ctx context.Context, inv *inventory, env scanEnv) error
 		}
 		hdr, err := tr.Next()
 		if err == io.EOF {
-			if pos.n.Load() <= lastEnd {
+			if pos.n <= lastEnd {
 				// Every tar writer ends an archive with zero blocks; a
 				// clean end right after an entry means the file was cut
 				// (a full disk, an interrupted copy), and what follows
@@ -180,10 +178,10 @@ func (s *tarSource) scan(ctx context.Context, inv *inventory, env scanEnv) error
 		if err != nil {
 			return fmt.Errorf("%w: %s after %d entries: %v", ErrUnsafeArchive, s.path, entries, err)
 		}
-		lastEnd = pos.n.Load() + (hdr.Size+511)&^511
+		lastEnd = pos.n + (hdr.Size+511)&^511
 		entries++
 		if env.progress != nil && entries%256 == 0 {
-			env.progress(entries, cr.n.Load())
+			env.progress(entries, cr.n)
 		}
 		name, err := cleanEntryName(hdr)
 		if err != nil {
@@ -228,7 +226,7 @@ func (s *tarSource) scan(ctx context.Context, inv *inventory, env scanEnv) error
 		return err
 	}
 	if env.progress != nil {
-		env.progress(entries, cr.n.Load())
+		env.progress(entries, cr.n)
 	}
 	if s.spillW != nil {
 		if err := s.spillW.Flush(); err != nil {
