@@ -657,6 +657,16 @@ func TestRefusedSources(t *testing.T) {
 			setup: func(t *testing.T, _ *harborTarget) (importer.Options, []string) {
 				return dir(truncateAt(t, fs.tarball, entryStart(t, fs.tarball, blobRel(layer)))), []string{"docker.tar", "end-of-archive marker"}
 			}},
+		{name: "archive cut after an entry's long-name header/tar", want: []error{importer.ErrUnsafeArchive},
+			setup: func(t *testing.T, _ *harborTarget) (importer.Options, []string) {
+				// The blob's path is longer than a tar header holds: an
+				// extra header and a block of name come before its own.
+				start := entryStart(t, fs.tarball, blobRel(layer))
+				if data, _ := entryDataOffset(t, fs.tarball, blobRel(layer)); data-start < 3*512 {
+					t.Fatalf("%s has no long-name header in %s", blobRel(layer), fs.tarball)
+				}
+				return dir(truncateAt(t, fs.tarball, start+2*512)), []string{"docker.tar", "end-of-archive marker"}
+			}},
 		{name: "archive cut at an entry boundary, then gzip'd/tar.gz", want: []error{importer.ErrUnsafeArchive},
 			setup: func(t *testing.T, _ *harborTarget) (importer.Options, []string) {
 				return dir(gzipPrefix(t, fs.tarball, entryStart(t, fs.tarball, blobRel(layer)), true)), []string{"docker.tar.gz", "end-of-archive marker"}

@@ -101,6 +101,34 @@ func (s *tarSource) close() error {
 	return nil
 }
 
+// tailReader counts the bytes read through it and keeps a copy of the
+// 512-byte block at a watched offset.
+type tailReader struct {
+	r     io.Reader
+	n     int64
+	at    int64
+	block [512]byte
+	got   int // bytes of block read so far
+}
+
+// watch starts keeping the block at offset at (at >= bytes read so far).
+func (t *tailReader) watch(at int64) { t.at, t.got = at, 0 }
+
+func (t *tailReader) Read(p []byte) (int, error) {
+	k, err := t.r.Read(p)
+	if t.got < len(t.block) && t.n+int64(k) > t.at+int64(t.got) {
+		from := t.at + int64(t.got) - t.n // where the next byte of block is in p
+		t.got += copy(t.block[t.got:], p[from:k])
+	}
+	t.n += int64(k)
+	return k, err
+}
+
+// zero reports whether the watched block was read whole and is all zeros.
+func (t *tailReader) zero() bool {
+	return t.got == len(t.block) && t.block == [512]byte{}
+}
+
 // countingReader counts the bytes read through it.
 type countingReader struct {
 	r io.Reader
@@ -150,13 +178,11 @@ func (s *tarSource) scan(ctx context.Context, inv *inventory, env scanEnv) error
 		}
 		s.spillW = bufio.NewWriterSize(s.spill, 64<<10)
 	}
-	// pos counts the archive's bytes (uncompressed): with the last
-	// entry's end it tells a complete archive from one cut at an entry
-	// boundary.
-	pos := &countingReader{r: r}
-	tr := tar.NewReader(pos)
+	// tail keeps the block that follows the last entry: at the end it
+	// must be tar's end-of-archive marker (zero bytes).
+	tail := &tailReader{r: r}
+	tr := tar.NewReader(tail)
 	entries := 0
-	var lastEnd int64
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -166,11 +192,12 @@ func (s *tarSource) scan(ctx context.Context, inv *inventory, env scanEnv) error
 		}
 		hdr, err := tr.Next()
 		if err == io.EOF {
-			if pos.n <= lastEnd {
-				// Every tar writer ends an archive with zero blocks; a
-				// clean end right after an entry means the file was cut
-				// (a full disk, an interrupted copy), and what follows
-				// would silently be missing from the import.
+			if !tail.zero() {
+				// Every tar writer ends an archive with zero blocks.
+				// archive/tar also reports a clean end after a complete
+				// entry, or after a long name's extra header: the file
+				// was cut there (a full disk, an interrupted copy), and
+				// what follows would silently be missing from the import.
 				return fmt.Errorf("%w: %s ends after %d entries without tar's end-of-archive marker: the file is cut short", ErrUnsafeArchive, s.path, entries)
 			}
 			break
@@ -178,7 +205,7 @@ func (s *tarSource) scan(ctx context.Context, inv *inventory, env scanEnv) error
 		if err != nil {
 			return fmt.Errorf("%w: %s after %d entries: %v", ErrUnsafeArchive, s.path, entries, err)
 		}
-		lastEnd = pos.n + (hdr.Size+511)&^511
+		tail.watch(tail.n + (hdr.Size+511)&^511)
 		entries++
 		if env.progress != nil && entries%256 == 0 {
 			env.progress(entries, cr.n)
