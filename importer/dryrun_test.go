@@ -3,6 +3,7 @@ package importer_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/harbor-import/harbor-import/harbordb"
 	"github.com/harbor-import/harbor-import/importer"
 	"github.com/jackc/pgx/v5"
 )
@@ -410,5 +412,18 @@ func TestDryRunWritesNothing(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestDryRunRefusesSchemaVersionFirst: a dry run without a database plans
+// for --schema-version; one no Harbor 2.x has is refused before the
+// source is read. The source here is cut short, so reading it first would
+// give another error.
+func TestDryRunRefusesSchemaVersionFirst(t *testing.T) {
+	fx := classic(t)
+	cut := truncateAt(t, fx.tarball, 10240)
+	_, err := importer.Run(context.Background(), importer.Options{Source: cut, HarborData: harborData(t), DryRun: true, SchemaVersion: 15, Logger: testLogger(t)})
+	if !errors.Is(err, harbordb.ErrUnsupportedSchema) {
+		t.Fatalf("got %v, want an error matching %v", err, harbordb.ErrUnsupportedSchema)
 	}
 }

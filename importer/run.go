@@ -92,7 +92,19 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 			harbor <- h
 		}()
 	} else {
-		harbor <- harborConn{schema: harbordb.Schema{Version: opts.SchemaVersion}}
+		schema := harbordb.Schema{Version: opts.SchemaVersion}
+		if !opts.FilesOnly {
+			// A dry run without a database plans for --schema-version.
+			v := opts.SchemaVersion
+			if v == 0 {
+				v = harbordb.DefaultVersion
+			}
+			schema = harbordb.SchemaFor(v)
+			if err := schema.Check(); err != nil {
+				return rep, err
+			}
+		}
+		harbor <- harborConn{schema: schema}
 	}
 	var (
 		conn      *pgx.Conn
@@ -213,16 +225,6 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 	}
 	if scanErr != nil {
 		return rep, scanErr
-	}
-	if !opts.FilesOnly && opts.DSN == "" {
-		v := opts.SchemaVersion
-		if v == 0 {
-			v = harbordb.DefaultVersion
-		}
-		schema = harbordb.SchemaFor(v)
-		if err := schema.Check(); err != nil {
-			return rep, err
-		}
 	}
 	if schema.Releases == "" {
 		schema.Releases = releasesOf(schema.Version)
