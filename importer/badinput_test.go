@@ -437,30 +437,13 @@ func storageEntries(t *testing.T, tarball string) []tarEntry {
 	}
 }
 
-// entryDataOffset returns where the data of entry name starts in a plain tarball.
-func entryDataOffset(t *testing.T, tarball, name string) (offset, size int64) {
-	t.Helper()
-	f, err := os.Open(tarball)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	cr := &countReader{r: f}
-	tr := tar.NewReader(cr)
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			t.Fatalf("no entry %s in %s: %v", name, tarball, err)
-		}
-		if h.Name == name {
-			return cr.n, h.Size
-		}
-	}
-}
+// tarEntryAt is where an entry lies in a plain tarball: its start, with
+// any extended headers before it (where the entry before it ends), where
+// its data starts, and the data's size.
+type tarEntryAt struct{ start, data, size int64 }
 
-// entryStart returns where entry name, with any extended headers before
-// it, starts in a plain tarball: where the entry before it ends.
-func entryStart(t *testing.T, tarball, name string) int64 {
+// entryAt finds entry name in a plain tarball.
+func entryAt(t *testing.T, tarball, name string) tarEntryAt {
 	t.Helper()
 	f, err := os.Open(tarball)
 	if err != nil {
@@ -476,10 +459,7 @@ func entryStart(t *testing.T, tarball, name string) int64 {
 			t.Fatalf("no entry %s in %s: %v", name, tarball, err)
 		}
 		if h.Name == name {
-			if end == 0 {
-				t.Fatalf("%s is the first entry of %s", name, tarball)
-			}
-			return end
+			return tarEntryAt{start: end, data: cr.n, size: h.Size}
 		}
 		end = cr.n + (h.Size+511)&^511
 	}
@@ -644,7 +624,8 @@ func TestRefusedSources(t *testing.T) {
 			}},
 		{name: "archive cut mid-entry/tar", want: []error{importer.ErrUnsafeArchive},
 			setup: func(t *testing.T, _ *harborTarget) (importer.Options, []string) {
-				off, size := entryDataOffset(t, fs.tarball, blobRel(layer))
+				e := entryAt(t, fs.tarball, blobRel(layer))
+				off, size := e.data, e.size
 				return dir(truncateAt(t, fs.tarball, off+size/2)), []string{blobRel(layer)}
 			}},
 		{name: "archive cut mid-entry/tar.gz", want: []error{importer.ErrUnsafeArchive},
@@ -655,25 +636,25 @@ func TestRefusedSources(t *testing.T) {
 
 		{name: "archive cut at an entry boundary/tar", want: []error{importer.ErrUnsafeArchive},
 			setup: func(t *testing.T, _ *harborTarget) (importer.Options, []string) {
-				return dir(truncateAt(t, fs.tarball, entryStart(t, fs.tarball, blobRel(layer)))), []string{"docker.tar", "end-of-archive marker"}
+				return dir(truncateAt(t, fs.tarball, entryAt(t, fs.tarball, blobRel(layer)).start)), []string{"docker.tar", "end-of-archive marker"}
 			}},
 		{name: "archive cut after an entry's long-name header/tar", want: []error{importer.ErrUnsafeArchive},
 			setup: func(t *testing.T, _ *harborTarget) (importer.Options, []string) {
 				// The blob's path is longer than a tar header holds: an
 				// extra header and a block of name come before its own.
-				start := entryStart(t, fs.tarball, blobRel(layer))
-				if data, _ := entryDataOffset(t, fs.tarball, blobRel(layer)); data-start < 3*512 {
+				e := entryAt(t, fs.tarball, blobRel(layer))
+				if e.data-e.start < 3*512 {
 					t.Fatalf("%s has no long-name header in %s", blobRel(layer), fs.tarball)
 				}
-				return dir(truncateAt(t, fs.tarball, start+2*512)), []string{"docker.tar", "end-of-archive marker"}
+				return dir(truncateAt(t, fs.tarball, e.start+2*512)), []string{"docker.tar", "end-of-archive marker"}
 			}},
 		{name: "archive cut at an entry boundary, then gzip'd/tar.gz", want: []error{importer.ErrUnsafeArchive},
 			setup: func(t *testing.T, _ *harborTarget) (importer.Options, []string) {
-				return dir(gzipPrefix(t, fs.tarball, entryStart(t, fs.tarball, blobRel(layer)), true)), []string{"docker.tar.gz", "end-of-archive marker"}
+				return dir(gzipPrefix(t, fs.tarball, entryAt(t, fs.tarball, blobRel(layer)).start, true)), []string{"docker.tar.gz", "end-of-archive marker"}
 			}},
 		{name: "gzip stream cut at an entry boundary/tar.gz", want: []error{importer.ErrUnsafeArchive},
 			setup: func(t *testing.T, _ *harborTarget) (importer.Options, []string) {
-				return dir(gzipPrefix(t, fs.tarball, entryStart(t, fs.tarball, blobRel(layer)), false)), []string{"docker.tar.gz", "unexpected EOF"}
+				return dir(gzipPrefix(t, fs.tarball, entryAt(t, fs.tarball, blobRel(layer)).start, false)), []string{"docker.tar.gz", "unexpected EOF"}
 			}},
 
 		// 4. Link files.

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/harbor-import/harbor-import/fsmove"
@@ -107,22 +108,17 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 		harbor <- harborConn{schema: schema}
 	}
 	var (
-		conn      *pgx.Conn
-		schema    harbordb.Schema
-		harborErr error
-		joined    bool
+		conn   *pgx.Conn
+		schema harbordb.Schema
 	)
 	// joinHarbor waits for the connection. After the scan, run returns its
 	// error before the scan's (a wrong database is the first thing to fix).
-	joinHarbor := func() error {
-		if !joined {
-			joined = true
-			h := <-harbor
-			conn, schema, harborErr = h.conn, h.schema, h.err
-			rep.SchemaVersion, rep.HarborRelease = schema.Version, schema.Releases
-		}
-		return harborErr
-	}
+	joinHarbor := sync.OnceValue(func() error {
+		h := <-harbor
+		conn, schema = h.conn, h.schema
+		rep.SchemaVersion, rep.HarborRelease = schema.Version, schema.Releases
+		return h.err
+	})
 	defer func() {
 		stopScan(nil) // a connection still being made gives up
 		_ = joinHarbor()
