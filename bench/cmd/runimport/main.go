@@ -5,6 +5,7 @@
 // profile. It writes a JSON result holding the phases and the report.
 //
 //	runimport -src DIR -harbor-data H -db DSN -cpuprofile cpu.prof -out result.json
+//	runimport -src docker.tar -harbor-data H -db DSN -trace trace.out   # then go tool trace -pprof=sched trace.out
 //
 // Phases are consecutive wall-time segments of importer.Run, cut at its
 // progress events and log records (the importer may load the rows while it
@@ -39,6 +40,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"sync"
@@ -166,6 +168,7 @@ func run(ctx context.Context) error {
 		opts                   importer.Options
 		strategy, out          string
 		cpuProfile, memProfile string
+		traceFile              string
 		verbose, dbSteps       bool
 		heapAt, heapAtFile     string
 		memPeak                string
@@ -178,6 +181,7 @@ func run(ctx context.Context) error {
 	flag.BoolVar(&opts.NoVerify, "no-verify", false, "skip the check after the import")
 	flag.StringVar(&strategy, "strategy", "auto", "auto, link or copy")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run here")
+	flag.StringVar(&traceFile, "trace", "", "write an execution trace of the whole run here (go tool trace): where a phase waits, not only what it computes")
 	flag.StringVar(&memProfile, "memprofile", "", "write a heap profile (after the run) here")
 	flag.StringVar(&out, "out", "", "write the JSON result here (default stdout)")
 	flag.BoolVar(&verbose, "v", false, "log to stderr")
@@ -234,6 +238,16 @@ func run(ctx context.Context) error {
 			return err
 		}
 	}
+	if traceFile != "" {
+		f, err := os.Create(traceFile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return err
+		}
+	}
 	if memPeak != "" {
 		stop := sampleMemory(memPeak)
 		defer stop()
@@ -243,6 +257,9 @@ func run(ctx context.Context) error {
 	total := time.Since(c.start)
 	if cpuProfile != "" {
 		pprof.StopCPUProfile()
+	}
+	if traceFile != "" {
+		trace.Stop()
 	}
 	if memProfile != "" {
 		f, err := os.Create(memProfile)
