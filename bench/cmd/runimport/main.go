@@ -34,6 +34,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -228,25 +229,14 @@ func run(ctx context.Context) error {
 		}
 	}
 
-	if cpuProfile != "" {
-		f, err := os.Create(cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
+	stopCPU, err := record(cpuProfile, pprof.StartCPUProfile, pprof.StopCPUProfile)
+	if err != nil {
+		return err
 	}
-	if traceFile != "" {
-		f, err := os.Create(traceFile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := trace.Start(f); err != nil {
-			return err
-		}
+	stopTrace, err := record(traceFile, trace.Start, trace.Stop)
+	if err != nil {
+		stopCPU()
+		return err
 	}
 	if memPeak != "" {
 		stop := sampleMemory(memPeak)
@@ -255,12 +245,8 @@ func run(ctx context.Context) error {
 	c.start = time.Now()
 	rep, runErr := importer.Run(ctx, opts)
 	total := time.Since(c.start)
-	if cpuProfile != "" {
-		pprof.StopCPUProfile()
-	}
-	if traceFile != "" {
-		trace.Stop()
-	}
+	stopCPU()
+	stopTrace()
 	if memProfile != "" {
 		f, err := os.Create(memProfile)
 		if err != nil {
@@ -413,4 +399,25 @@ func sampleMemory(file string) (stop func()) {
 		}
 	}()
 	return func() { close(done); <-finished }
+}
+
+// record creates path and has start write to it (a CPU profile, an
+// execution trace) until the returned func stops it and closes the file.
+// An empty path records nothing.
+func record(path string, start func(io.Writer) error, stop func()) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := start(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		stop()
+		f.Close()
+	}, nil
 }
