@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -142,80 +141,6 @@ type Placer struct {
 	files  inodeSet
 	placed []placed // what Commit created, in order, for Rollback
 	closed bool
-}
-
-// inodeSet maps staged inodes to how they were made and how many staged
-// files are that inode (a source hardlinked twice). An inode number that
-// fits 32 bits (ext4's all do) staged once takes a map entry of 8 bytes:
-// a 50,000-tag import stages ~350,000 files, which a map of 64-bit inodes
-// to counts held in ~9 MB, this in ~5.
-type inodeSet struct {
-	once  map[uint32]uint8   // inode -> Method, staged once
-	other map[uint64]fileRef // larger inode numbers, and inodes staged more than once
-}
-
-// fileRef is how an inode of inodeSet.other was made, and how many staged
-// files are that inode.
-type fileRef struct {
-	how uint8 // a Method
-	n   uint32
-}
-
-// add records one more staged file of inode ino, made how.
-func (s *inodeSet) add(ino uint64, how Method) {
-	if r, ok := s.other[ino]; ok {
-		r.how, r.n = uint8(how), r.n+1
-		s.other[ino] = r
-		return
-	}
-	if ino <= math.MaxUint32 {
-		if s.once == nil {
-			s.once = map[uint32]uint8{}
-		}
-		if _, twice := s.once[uint32(ino)]; !twice {
-			s.once[uint32(ino)] = uint8(how)
-			return
-		}
-		delete(s.once, uint32(ino))
-		s.setOther(ino, fileRef{how: uint8(how), n: 2})
-		return
-	}
-	s.setOther(ino, fileRef{how: uint8(how), n: 1})
-}
-
-func (s *inodeSet) setOther(ino uint64, r fileRef) {
-	if s.other == nil {
-		s.other = map[uint64]fileRef{}
-	}
-	s.other[ino] = r
-}
-
-// drop forgets one staged file of inode ino.
-func (s *inodeSet) drop(ino uint64) {
-	if r, ok := s.other[ino]; ok {
-		if r.n <= 1 {
-			delete(s.other, ino)
-		} else {
-			r.n--
-			s.other[ino] = r
-		}
-		return
-	}
-	if ino <= math.MaxUint32 {
-		delete(s.once, uint32(ino))
-	}
-}
-
-// how returns how the staged inode ino was made.
-func (s *inodeSet) how(ino uint64) (Method, bool) {
-	if r, ok := s.other[ino]; ok {
-		return Method(r.how), true
-	}
-	if ino <= math.MaxUint32 {
-		h, ok := s.once[uint32(ino)]
-		return Method(h), ok
-	}
-	return 0, false
 }
 
 type resolved struct {
