@@ -139,19 +139,56 @@ func Generate(ctx context.Context, benchDir string, spec Spec, opts Options) (*C
 		return nil, err
 	}
 	c.Info.PushSeconds = time.Since(start).Seconds()
-	if err := c.count(); err != nil {
+	if err := c.pack(ctx, log); err != nil {
 		return nil, err
+	}
+	return c, nil
+}
+
+// Repack counts and packs again the storage that Generate pushed under
+// benchDir, and marks the corpus complete: for a generation that stopped
+// after its pushes (tar refuses a file whose inode changed while it read
+// it, as a hardlinking import's chown does). The push time is unknown (0).
+func Repack(ctx context.Context, benchDir string, spec Spec, opts Options) (*Corpus, error) {
+	spec = spec.withDefaults()
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := layout(benchDir, spec)
+	if !isDir(c.V2()) {
+		return nil, fmt.Errorf("%w: %s has no pushed storage to pack", ErrNotGenerated, c.Dir)
+	}
+	p := newPlan(spec)
+	tags, builds, indexes, untagged := p.counts()
+	c.Info = Info{Spec: spec, Repositories: len(p.repos), Tags: tags, Builds: builds, Indexes: indexes, Untagged: untagged}
+	if err := c.pack(ctx, log); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
+
+// pack counts the pushed storage, writes docker.tar and docker.tar.gz of
+// it, then corpus.json.
+func (c *Corpus) pack(ctx context.Context, log *slog.Logger) error {
+	if err := c.count(); err != nil {
+		return err
 	}
 	log.Info("pushed", "seconds", c.Info.PushSeconds, "blobs", c.Info.Blobs, "bytes", c.Info.BlobBytes, "link_files", c.Info.LinkFiles)
 
-	start = time.Now()
+	start := time.Now()
 	if err := testenv.TarStorage(ctx, c.Storage, c.Tar); err != nil {
-		return nil, err
+		return err
 	}
 	c.Info.TarSeconds = time.Since(start).Seconds()
 	start = time.Now()
 	if err := testenv.TarStorage(ctx, c.Storage, c.TarGz); err != nil {
-		return nil, err
+		return err
 	}
 	c.Info.TarGzSeconds = time.Since(start).Seconds()
 	for _, f := range []struct {
@@ -160,7 +197,7 @@ func Generate(ctx context.Context, benchDir string, spec Spec, opts Options) (*C
 	}{{c.Tar, &c.Info.TarBytes}, {c.TarGz, &c.Info.TarGzBytes}} {
 		fi, err := os.Stat(f.path)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		*f.n = fi.Size()
 	}
@@ -169,12 +206,12 @@ func Generate(ctx context.Context, benchDir string, spec Spec, opts Options) (*C
 	c.Info.Created = time.Now().UTC()
 	b, err := json.MarshalIndent(c.Info, "", "  ")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := os.WriteFile(filepath.Join(c.Dir, infoFile), append(b, '\n'), 0o644); err != nil {
-		return nil, fmt.Errorf("writing corpus info: %w", err)
+		return fmt.Errorf("writing corpus info: %w", err)
 	}
-	return c, nil
+	return nil
 }
 
 // count fills the storage's blob and link file counts.

@@ -34,6 +34,7 @@ func run(ctx context.Context) error {
 		opts    corpus.Options
 		dir     string
 		force   bool
+		repack  bool
 		verbose bool
 	)
 	flag.IntVar(&spec.Tags, "tags", 5000, "number of tags")
@@ -41,6 +42,7 @@ func run(ctx context.Context) error {
 	flag.IntVar(&opts.Workers, "workers", 4, "goroutines pushing repositories")
 	flag.StringVar(&dir, "dir", benchDir(), "bench directory (default $BENCH_DIR or /var/tmp/harbor-import-bench)")
 	flag.BoolVar(&force, "force", false, "regenerate even when the corpus exists")
+	flag.BoolVar(&repack, "repack", false, "pack the pushed storage again (after tar failed: 'file changed as we read it' when an import hardlinked the corpus meanwhile)")
 	flag.BoolVar(&verbose, "v", true, "log progress to stderr")
 	flag.Parse()
 	if verbose {
@@ -50,9 +52,12 @@ func run(ctx context.Context) error {
 		c   *corpus.Corpus
 		err error
 	)
-	if force {
+	switch {
+	case repack:
+		c, err = corpus.Repack(ctx, dir, spec, opts)
+	case force:
 		c, err = corpus.Generate(ctx, dir, spec, opts)
-	} else {
+	default:
 		c, err = corpus.Ensure(ctx, dir, spec, opts)
 	}
 	if err != nil {
