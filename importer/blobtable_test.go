@@ -3,6 +3,7 @@ package importer
 import (
 	"crypto/sha256"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -57,9 +58,9 @@ func TestBlobTable(t *testing.T) {
 		}
 		for i := 0; i < 5000; i += 3 {
 			d := mk(i)
-			b := tab.get(d)
+			id, b := tab.get(d)
 			size, ok := want[d]
-			if (b != nil) != ok || ok && b.size != size {
+			if (b != nil) != ok || ok && tab.size(id) != size {
 				t.Fatalf("get(%s) = %v, want present %v size %d", d, b, ok, size)
 			}
 		}
@@ -71,6 +72,67 @@ func TestBlobTable(t *testing.T) {
 	}
 	if _, ok := sha256Key(digest.Digest("sha256:" + "AB" + fmt.Sprintf("%062x", 0))); ok {
 		t.Error("an uppercase digest has a 32-byte key: it would come back lowercase")
+	}
+}
+
+// TestBlobTableWide: sizes and content type indexes past a planBlob's
+// fields come back as given, beside the flags, after types change and
+// after a rollback.
+func TestBlobTableWide(t *testing.T) {
+	var tab blobTable
+	sizes := []int64{0, 1, -1, blobSizeMask - 1, blobSizeMask, blobSizeMask + 1, 1 << 62, math.MaxInt64, math.MinInt64, 512}
+	const types = blobTypeMask + 300
+	n := types + len(sizes)
+	for i := range n {
+		d := digest.FromString(fmt.Sprint(i))
+		id, created := tab.add(d, sizes[i%len(sizes)])
+		if !created || id != uint32(i) {
+			t.Fatalf("add %d: id %d created %v", i, id, created)
+		}
+		tab.setType(id, fmt.Sprint("type/", i%types))
+		tab.at(id).mark(i%3 == 0, i%5 == 0)
+	}
+	check := func(n int, retyped func(i int) bool) {
+		t.Helper()
+		if tab.len() != n {
+			t.Fatalf("len %d, want %d", tab.len(), n)
+		}
+		for i := range n {
+			id := uint32(i)
+			if got, want := tab.size(id), sizes[i%len(sizes)]; got != want {
+				t.Fatalf("size(%d) = %d, want %d", i, got, want)
+			}
+			want := fmt.Sprint("type/", i%types)
+			if retyped(i) {
+				want = "type/1"
+			}
+			if got := tab.contentType(id); got != want {
+				t.Fatalf("contentType(%d) = %q, want %q", i, got, want)
+			}
+			if b := *tab.at(id); b.file() != (i%3 == 0) || b.fromHarbor() != (i%5 == 0) {
+				t.Fatalf("blob %d: file %v fromHarbor %v", i, b.file(), b.fromHarbor())
+			}
+		}
+	}
+	check(n, func(int) bool { return false })
+	if len(tab.wideSize) == 0 || len(tab.wideType) == 0 {
+		t.Fatalf("nothing kept wide: %d sizes, %d types", len(tab.wideSize), len(tab.wideType))
+	}
+	// A blob whose type moves back under the limit leaves the side map.
+	retyped := func(i int) bool { return i >= types-10 && i < types }
+	for i := types - 10; i < types; i++ {
+		tab.setType(uint32(i), "type/1")
+	}
+	check(n, retyped)
+	tab.truncate(blobTypeMask - 5)
+	check(blobTypeMask-5, retyped)
+	if len(tab.wideType) != 0 {
+		t.Errorf("%d wide types left after the rollback", len(tab.wideType))
+	}
+	for id := range tab.wideSize {
+		if id >= blobTypeMask-5 {
+			t.Errorf("wide size of rolled back blob %d left", id)
+		}
 	}
 }
 

@@ -350,9 +350,9 @@ func (pl *planner) build(ctx context.Context, inv *inventory) error {
 	// Blob rows last: a blob's content type is the last manifest's that
 	// references it (harbor-facts §2.9).
 	for i := range uint32(p.blobs.len()) {
-		b := p.blobs.at(i)
-		p.batch.Blobs = append(p.batch.Blobs, harbordb.Blob{Digest: p.blobs.digest(i).String(), ContentType: p.blobs.contentType(i), Size: b.size})
-		p.totalSize += b.size
+		size := p.blobs.size(i)
+		p.batch.Blobs = append(p.batch.Blobs, harbordb.Blob{Digest: p.blobs.digest(i).String(), ContentType: p.blobs.contentType(i), Size: size})
+		p.totalSize += size
 		if i%4096 == 4095 {
 			if err := p.batch.Flush(); err != nil {
 				return err
@@ -581,18 +581,16 @@ func (pl *planner) rollbackTo(m planMark) {
 // addBlob plans blob d.
 func (pl *planner) addBlob(d digest.Digest, size int64, contentType string, file, fromHarbor bool) {
 	id, _ := pl.p.blobs.add(d, size)
-	b := pl.p.blobs.at(id)
 	// content_type follows the most recent manifest referencing the blob (harbor-facts §2.9).
 	pl.p.blobs.setType(id, contentType)
-	b.file = b.file || file
-	b.fromHarbor = b.fromHarbor || fromHarbor
+	pl.p.blobs.at(id).mark(file, fromHarbor)
 }
 
 // size is blobReader.size, answered by the plan for a blob with data it
 // holds already (shared layers are looked up once).
 func (pl *planner) size(d digest.Digest) (size int64, ok, inHarbor bool, err error) {
-	if b := pl.p.blobs.get(d); b != nil && b.file {
-		return b.size, true, b.fromHarbor, nil
+	if id, b := pl.p.blobs.get(d); b != nil && b.file() {
+		return pl.p.blobs.size(id), true, b.fromHarbor(), nil
 	}
 	return pl.br.size(d)
 }

@@ -278,13 +278,13 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 	for id := range uint32(p.blobs.len()) {
 		b := p.blobs.at(id)
 		switch {
-		case !b.file:
+		case !b.file():
 			rep.Blobs.NoData++
-		case b.fromHarbor:
+		case b.fromHarbor():
 			rep.Blobs.Existing++
 		case opts.DryRun:
 			// A real run skips what Harbor's storage already holds (scan, placeFiles).
-			if size, ok, err := inHarbor(p.blobs.digest(id)); err == nil && ok && size == b.size {
+			if size, ok, err := inHarbor(p.blobs.digest(id)); err == nil && ok && size == p.blobs.size(id) {
 				rep.Blobs.Existing++
 			}
 		}
@@ -460,8 +460,8 @@ func placeFiles(ctx context.Context, opts *Options, src source, placer *fsmove.P
 		return fail(err)
 	}
 	used := func(d digest.Digest) bool {
-		b := p.blobs.get(d)
-		return b != nil && b.file && !b.fromHarbor
+		_, b := p.blobs.get(d)
+		return b != nil && b.file() && !b.fromHarbor()
 	}
 	if err := src.discardUnused(placer, used); err != nil {
 		return fail(err)
@@ -494,7 +494,7 @@ func stageBlobs(ctx context.Context, opts *Options, src source, placer *fsmove.P
 	n := uint32(p.blobs.len())
 	return inParallel(ctx, n, func(i uint32) bool {
 		b := p.blobs.at(i)
-		return b.file && !b.fromHarbor
+		return b.file() && !b.fromHarbor()
 	}, func(i uint32) {
 		if i%64 == 0 {
 			opts.progress("stage", int64(i), int64(n), "blobs")
@@ -503,14 +503,14 @@ func stageBlobs(ctx context.Context, opts *Options, src source, placer *fsmove.P
 			failpoint(ctx, "staging")
 		}
 	}, func(ctx context.Context, i uint32) error {
-		b, d := p.blobs.at(i), p.blobs.digest(i)
+		size, d := p.blobs.size(i), p.blobs.digest(i)
 		if isDir {
-			has, err := placer.BlobExists(d, b.size)
+			has, err := placer.BlobExists(d, size)
 			if err != nil || has {
 				return err
 			}
 		}
-		return src.stage(ctx, placer, d, b.size, opts.Verify)
+		return src.stage(ctx, placer, d, size, opts.Verify)
 	})
 }
 
@@ -614,7 +614,7 @@ func quotaCheck(p *plan, st *harbordb.State, ignore bool) error {
 	err := harbordb.Each(p.batch, func(pb harbordb.ProjectBlob) error {
 		id, ok := p.blobs.find(digest.Digest(pb.BlobDigest))
 		if ok && p.blobs.contentType(id) != mtForeignLayer && !st.ProjectBlobs[pb.Project+"\x00"+pb.BlobDigest] {
-			growth[pb.Project] += p.blobs.at(id).size
+			growth[pb.Project] += p.blobs.size(id)
 		}
 		return nil
 	})
