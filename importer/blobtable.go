@@ -31,8 +31,9 @@ type blobTable struct {
 // type index and flags took 16 bytes: the size in the low 48 bits, the
 // index of its content type in blobTable.types in the next 14, and two
 // flags. A size or an index that does not fit (a size past 256 TiB or
-// below 0, as a manifest may declare for a foreign layer; a 16,383rd
-// content type) leaves its field all ones and waits in blobTable.wide*.
+// below 0, as a manifest may declare for a foreign layer; a content type
+// index of 16,383 or more) leaves its field all ones and waits in
+// blobTable.wideSize or wideType.
 type planBlob uint64
 
 const (

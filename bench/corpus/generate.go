@@ -148,7 +148,8 @@ func Generate(ctx context.Context, benchDir string, spec Spec, opts Options) (*C
 // Repack counts and packs again the storage that Generate pushed under
 // benchDir, and marks the corpus complete: for a generation that stopped
 // after its pushes (tar refuses a file whose inode changed while it read
-// it, as a hardlinking import's chown does). The push time is unknown (0).
+// it, as a hardlinking import changes its link count and owner). The push
+// time is unknown (0).
 func Repack(ctx context.Context, benchDir string, spec Spec, opts Options) (*Corpus, error) {
 	spec = spec.withDefaults()
 	log := opts.Logger
