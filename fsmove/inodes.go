@@ -65,7 +65,7 @@ func (b *inodeBlock) find(lo uint16) (int, bool) {
 
 func (b *inodeBlock) get(lo uint16) (Method, bool) {
 	if b.dense != nil {
-		v := b.dense[lo/2] >> (4 * (lo % 2)) & 0xf
+		v := b.nibble(lo)
 		return Method(v) - 1, v != 0
 	}
 	i, ok := b.find(lo)
@@ -93,6 +93,9 @@ func (b *inodeBlock) set(lo uint16, how Method) {
 	b.sparse = slices.Insert(b.sparse, i, uint32(lo)<<8|uint32(how))
 }
 
+// nibble returns lo's nibble of a dense block.
+func (b *inodeBlock) nibble(lo uint16) byte { return b.dense[lo/2] >> (4 * (lo % 2)) & 0xf }
+
 func (b *inodeBlock) setNibble(lo uint16, v byte) {
 	shift := 4 * (lo % 2)
 	b.dense[lo/2] = b.dense[lo/2]&^(0xf<<shift) | v<<shift
@@ -101,7 +104,7 @@ func (b *inodeBlock) setNibble(lo uint16, v byte) {
 // del removes lo, and says whether the block held it.
 func (b *inodeBlock) del(lo uint16) bool {
 	if b.dense != nil {
-		if b.dense[lo/2]>>(4*(lo%2))&0xf == 0 {
+		if b.nibble(lo) == 0 {
 			return false
 		}
 		b.setNibble(lo, 0)

@@ -69,12 +69,12 @@ func (t *blobTable) size(id uint32) int64 {
 	return v
 }
 
+// setSize sets the size of blob id, just pushed (truncate dropped any
+// wide size an earlier blob of that id had).
 func (t *blobTable) setSize(id uint32, size int64) {
 	b := t.at(id)
-	*b &^= blobSizeMask
 	if size >= 0 && size < blobSizeMask {
 		*b |= planBlob(size)
-		delete(t.wideSize, id)
 		return
 	}
 	*b |= blobSizeMask

@@ -113,26 +113,19 @@ func layout(benchDir string, spec Spec) *Corpus {
 
 // Generate makes the corpus spec under benchDir, replacing whatever is there.
 func Generate(ctx context.Context, benchDir string, spec Spec, opts Options) (*Corpus, error) {
-	spec = spec.withDefaults()
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	c, p, log := begin(benchDir, spec, opts)
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = 4
 	}
-	c := layout(benchDir, spec)
 	if err := os.RemoveAll(c.Dir); err != nil {
 		return nil, fmt.Errorf("removing incomplete corpus: %w", err)
 	}
 	if err := os.MkdirAll(c.Storage, 0o755); err != nil {
 		return nil, fmt.Errorf("creating corpus directory: %w", err)
 	}
-	p := newPlan(spec)
-	tags, builds, indexes, untagged := p.counts()
-	c.Info = Info{Spec: spec, Repositories: len(p.repos), Tags: tags, Builds: builds, Indexes: indexes, Untagged: untagged, Workers: workers}
-	log.Info("generating corpus", "dir", c.Dir, "repositories", len(p.repos), "tags", tags, "builds", builds, "workers", workers)
+	c.Info.Workers = workers
+	log.Info("generating corpus", "dir", c.Dir, "repositories", c.Info.Repositories, "tags", c.Info.Tags, "builds", c.Info.Builds, "workers", workers)
 
 	start := time.Now()
 	if err := push(ctx, c.Storage, p, workers, log); err != nil {
@@ -151,22 +144,29 @@ func Generate(ctx context.Context, benchDir string, spec Spec, opts Options) (*C
 // it, as a hardlinking import changes its link count and owner). The push
 // time is unknown (0).
 func Repack(ctx context.Context, benchDir string, spec Spec, opts Options) (*Corpus, error) {
+	c, _, log := begin(benchDir, spec, opts)
+	if !isDir(c.V2()) {
+		return nil, fmt.Errorf("%w: %s has no pushed storage to pack", ErrNotGenerated, c.Dir)
+	}
+	if err := c.pack(ctx, log); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// begin lays out the corpus spec under benchDir with the counts its plan
+// gives, and returns the plan and the logger opts ask for.
+func begin(benchDir string, spec Spec, opts Options) (*Corpus, *corpusPlan, *slog.Logger) {
 	spec = spec.withDefaults()
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := layout(benchDir, spec)
-	if !isDir(c.V2()) {
-		return nil, fmt.Errorf("%w: %s has no pushed storage to pack", ErrNotGenerated, c.Dir)
-	}
 	p := newPlan(spec)
 	tags, builds, indexes, untagged := p.counts()
 	c.Info = Info{Spec: spec, Repositories: len(p.repos), Tags: tags, Builds: builds, Indexes: indexes, Untagged: untagged}
-	if err := c.pack(ctx, log); err != nil {
-		return nil, err
-	}
-	return c, nil
+	return c, p, log
 }
 
 func isDir(p string) bool {
