@@ -210,6 +210,12 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 		},
 		progress: func(entries int, bytes int64) { opts.progress("scan", bytes, 0, "bytes") },
 	}
+	restoreProcs := func() {}
+	if _, ok := src.(*dirSource); ok {
+		// Scan and plan wait on the disk (procs.go); placing files does not.
+		restoreProcs = widenProcs()
+	}
+	defer restoreProcs()
 	scanErr := src.scan(scanCtx, inv, env)
 	if scanErr != nil {
 		stopScan(scanErr) // a connection still being made gives up
@@ -255,6 +261,7 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 	pl := &planner{opts: &opts, flavor: flavorOf(schema.Version), p: p, br: blobReader{src: src, inHarbor: inHarbor, readHarbor: readHarbor}}
 	err = pl.build(ctx, inv)
 	stopPrefetch()
+	restoreProcs()
 	if err != nil {
 		return rep, err
 	}
