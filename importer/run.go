@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/harbor-import/harbor-import/fsmove"
@@ -289,12 +290,26 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 			rep.Blobs.NoData++
 		case b.fromHarbor():
 			rep.Blobs.Existing++
-		case opts.DryRun:
-			// A real run skips what Harbor's storage already holds (scan, placeFiles).
-			if size, ok, err := inHarbor(p.blobs.digest(id)); err == nil && ok && size == p.blobs.size(id) {
-				rep.Blobs.Existing++
-			}
 		}
+	}
+	if opts.DryRun {
+		// A real run skips what Harbor's storage already holds (scan,
+		// placeFiles). A stat each, cold on a Harbor that has them: on
+		// the stage workers (5,000 tags held already: 1.6 s on one).
+		var held atomic.Int64
+		err := inParallel(ctx, uint32(p.blobs.len()), func(id uint32) bool {
+			b := p.blobs.at(id)
+			return b.file() && !b.fromHarbor()
+		}, nil, func(_ context.Context, id uint32) error {
+			if size, ok, err := inHarbor(p.blobs.digest(id)); err == nil && ok && size == p.blobs.size(id) {
+				held.Add(1)
+			}
+			return nil
+		})
+		if err != nil {
+			return rep, err
+		}
+		rep.Blobs.Existing += int(held.Load())
 	}
 	if len(p.problems) > 0 {
 		return rep, problemsError(p.problems)
