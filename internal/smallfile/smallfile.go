@@ -57,7 +57,7 @@ func openBeneath(dirfd int, rel string) (int, error) {
 			switch {
 			case err == nil:
 				return fd, nil
-			case errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN):
+			case errors.Is(err, unix.EINTR):
 				continue
 			case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
 				return -1, &fs.PathError{Op: "open", Path: rel, Err: fs.ErrNotExist}
