@@ -50,6 +50,10 @@ const (
 func (b planBlob) file() bool       { return b&blobFile != 0 }
 func (b planBlob) fromHarbor() bool { return b&blobFromHarbor != 0 }
 
+// toPlace reports whether the blob has data that Harbor's storage lacks:
+// what a run stages.
+func (b planBlob) toPlace() bool { return b.file() && !b.fromHarbor() }
+
 // mark sets the flags that are true.
 func (b *planBlob) mark(file, fromHarbor bool) {
 	if file {

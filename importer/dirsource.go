@@ -139,11 +139,10 @@ func (s *dirSource) walkRepos(dir string) (*inventory, error) {
 
 // walkNamespace walks dir, a repository or a directory of them.
 func (s *dirSource) walkNamespace(out *inventory, dir string) error {
-	f, ents, err := listDir(dir)
-	if f == nil || err != nil {
+	ents, err := listDir(dir)
+	if err != nil {
 		return err
 	}
-	f.Close()
 	for _, e := range ents {
 		switch {
 		case !e.IsDir(): // a file, or a symlink: not walked
@@ -164,12 +163,9 @@ func (s *dirSource) walkNamespace(out *inventory, dir string) error {
 // walkManifests reads the revision links, then the tags' current links, of
 // a repository's _manifests directory (the order a sorted walk meets them).
 func (s *dirSource) walkManifests(out *inventory, dir string) error {
-	f, algs, err := listDir(filepath.Join(dir, "revisions"))
+	algs, err := listDir(filepath.Join(dir, "revisions"))
 	if err != nil {
 		return err
-	}
-	if f != nil {
-		f.Close()
 	}
 	for _, alg := range algs {
 		if !alg.IsDir() {
@@ -185,11 +181,15 @@ func (s *dirSource) walkManifests(out *inventory, dir string) error {
 
 // readLinks reads <entry><suffix> for each directory entry of dir.
 func (s *dirSource) readLinks(out *inventory, dir, suffix string) error {
-	f, ents, err := listDir(dir)
+	f, err := openDir(dir)
 	if f == nil || err != nil {
 		return err
 	}
 	defer f.Close()
+	ents, err := sortedEntries(f)
+	if err != nil {
+		return err
+	}
 	dirfd := int(f.Fd())
 	for _, e := range ents {
 		if !e.IsDir() {
@@ -219,31 +219,32 @@ func (s *dirSource) readLinks(out *inventory, dir, suffix string) error {
 	return nil
 }
 
-// listDir opens the directory dir, without following a symlink at its
-// last component, and lists it, sorted by name. A dir that is missing, not
-// a directory or a symlink gives a nil file and no error; otherwise the
-// caller closes the file (readLinks opens the links through it).
-func listDir(dir string) (*os.File, []fs.DirEntry, error) {
+// listDir lists the directory dir, sorted by name, without following a
+// symlink at its last component: nothing for a dir that is missing, not a
+// directory or a symlink.
+func listDir(dir string) ([]fs.DirEntry, error) {
 	f, err := openDir(dir)
 	if f == nil || err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	defer f.Close()
+	return sortedEntries(f)
+}
+
+// sortedEntries lists the open directory f, sorted by name.
+func sortedEntries(f *os.File) ([]fs.DirEntry, error) {
 	ents, err := f.ReadDir(-1)
 	if err != nil {
-		f.Close()
-		return nil, nil, fmt.Errorf("reading source: %w", err)
+		return nil, fmt.Errorf("reading source: %w", err)
 	}
 	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
-	return f, ents, nil
+	return ents, nil
 }
 
 // openDir opens the directory dir without following a symlink at its last
 // component; nil and no error when there is no such directory.
 func openDir(dir string) (*os.File, error) {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	for errors.Is(err, unix.EINTR) {
-		fd, err = unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	}
+	fd, err := smallfile.OpenDir(unix.AT_FDCWD, dir)
 	switch {
 	case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP):
 		return nil, nil

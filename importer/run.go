@@ -298,8 +298,7 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 		// the stage workers (5,000 tags held already: 1.6 s on one).
 		var held atomic.Int64
 		err := inParallel(ctx, uint32(p.blobs.len()), func(id uint32) bool {
-			b := p.blobs.at(id)
-			return b.file() && !b.fromHarbor()
+			return p.blobs.at(id).toPlace()
 		}, nil, func(_ context.Context, id uint32) error {
 			if size, ok, err := inHarbor(p.blobs.digest(id)); err == nil && ok && size == p.blobs.size(id) {
 				held.Add(1)
@@ -483,7 +482,7 @@ func placeFiles(ctx context.Context, opts *Options, src source, placer *fsmove.P
 	}
 	used := func(d digest.Digest) bool {
 		_, b := p.blobs.get(d)
-		return b != nil && b.file() && !b.fromHarbor()
+		return b != nil && b.toPlace()
 	}
 	if err := src.discardUnused(placer, used); err != nil {
 		return fail(err)
@@ -515,8 +514,7 @@ func stageBlobs(ctx context.Context, opts *Options, src source, placer *fsmove.P
 	_, isDir := src.(*dirSource)
 	n := uint32(p.blobs.len())
 	return inParallel(ctx, n, func(i uint32) bool {
-		b := p.blobs.at(i)
-		return b.file() && !b.fromHarbor()
+		return p.blobs.at(i).toPlace()
 	}, func(i uint32) {
 		if i%64 == 0 {
 			opts.progress("stage", int64(i), int64(n), "blobs")

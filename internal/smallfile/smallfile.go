@@ -52,24 +52,22 @@ func openBeneath(dirfd int, rel string) (int, error) {
 			Flags:   unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC,
 			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
 		}
-		for {
-			fd, err := unix.Openat2(dirfd, rel, &how)
-			switch {
-			case err == nil:
-				return fd, nil
-			case errors.Is(err, unix.EINTR):
-				continue
-			case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
-				return -1, &fs.PathError{Op: "open", Path: rel, Err: fs.ErrNotExist}
-			case errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM):
-				noOpenat2.Store(true)
-			case !errors.Is(err, unix.ELOOP) && !errors.Is(err, unix.EXDEV):
-				return -1, &fs.PathError{Op: "open", Path: rel, Err: err}
-			}
-			// A symlink somewhere (ELOOP), or no openat2: the walk below
-			// says which component it was.
-			break
+		fd, err := unix.Openat2(dirfd, rel, &how)
+		for errors.Is(err, unix.EINTR) {
+			fd, err = unix.Openat2(dirfd, rel, &how)
 		}
+		switch {
+		case err == nil:
+			return fd, nil
+		case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
+			return -1, &fs.PathError{Op: "open", Path: rel, Err: fs.ErrNotExist}
+		case errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM):
+			noOpenat2.Store(true)
+		case !errors.Is(err, unix.ELOOP) && !errors.Is(err, unix.EXDEV):
+			return -1, &fs.PathError{Op: "open", Path: rel, Err: err}
+		}
+		// A symlink somewhere (ELOOP), or no openat2: the walk below
+		// says which component it was.
 	}
 	dir, last := dirfd, rel
 	closeDir := func() {
@@ -86,14 +84,7 @@ func openBeneath(dirfd int, rel string) (int, error) {
 		if name == "" || name == "." || name == ".." {
 			return -1, &fs.PathError{Op: "open", Path: rel, Err: fs.ErrInvalid}
 		}
-		var next int
-		var err error
-		for {
-			next, err = unix.Openat(dir, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-			if !errors.Is(err, unix.EINTR) {
-				break
-			}
-		}
+		next, err := OpenDir(dir, name)
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP) {
 			return -1, &fs.PathError{Op: "open", Path: rel, Err: fs.ErrNotExist}
 		}
@@ -111,6 +102,20 @@ func openBeneath(dirfd int, rel string) (int, error) {
 		return -1, &fs.PathError{Op: "open", Path: rel, Err: err}
 	}
 	return fd, nil
+}
+
+// OpenDir opens the directory name (relative to dirfd, or to the working
+// directory when dirfd is unix.AT_FDCWD) read-only, without following a
+// symlink at its last component, retrying on EINTR. Its errors are the
+// system's: ENOENT, ENOTDIR (not a directory) or ELOOP (a symlink) when
+// there is no such directory.
+func OpenDir(dirfd int, name string) (int, error) {
+	for {
+		fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if !errors.Is(err, unix.EINTR) {
+			return fd, err
+		}
+	}
 }
 
 // Read reads the regular file name (relative to the directory dirfd, or
