@@ -797,16 +797,15 @@ func TestKindsIncludeUntagged(t *testing.T) {
 }
 
 // TestKindsFromDirectory: a directory source gives the same rows as the
-// tarball (icons are sniffed from the file, not from the archive scan).
+// tarball (icons are sniffed from the file, not from the archive scan), and
+// so does the tarball's dry-run script (icons sniffed from the heads the
+// scan kept).
 func TestKindsFromDirectory(t *testing.T) {
 	fx := kinds(t)
 	ctx := context.Background()
-	rowsOf := func(src string) []string {
-		dsn := harborDB(t)
-		if _, err := importer.Run(ctx, importer.Options{Source: src, HarborData: harborData(t), DSN: dsn}); err != nil {
-			t.Fatalf("import of %s: %v", src, err)
-		}
-		rows, err := connect(t, dsn).Query(ctx, `SELECT repository_name || '@' || digest || ' ' || type || ' ' || COALESCE(extra_attrs, '') || ' ' || icon || ' ' || size FROM artifact ORDER BY 1`)
+	const query = `SELECT repository_name || '@' || digest || ' ' || type || ' ' || COALESCE(extra_attrs, '') || ' ' || icon || ' ' || size FROM artifact ORDER BY 1`
+	rowsIn := func(dsn string) []string {
+		rows, err := connect(t, dsn).Query(ctx, query)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -816,6 +815,13 @@ func TestKindsFromDirectory(t *testing.T) {
 		}
 		return out
 	}
+	rowsOf := func(src string) []string {
+		dsn := harborDB(t)
+		if _, err := importer.Run(ctx, importer.Options{Source: src, HarborData: harborData(t), DSN: dsn}); err != nil {
+			t.Fatalf("import of %s: %v", src, err)
+		}
+		return rowsIn(dsn)
+	}
 	tar, dir := rowsOf(fx.tarball), rowsOf(copyTree(t, fx.root))
 	if !slices.Equal(tar, dir) {
 		t.Errorf("directory and tarball rows differ (- tarball, + directory):\n%s", diffLines(tar, dir))
@@ -823,5 +829,13 @@ func TestKindsFromDirectory(t *testing.T) {
 	icon := digest.FromBytes(onePNG).String()
 	if !slices.ContainsFunc(dir, func(r string) bool { return strings.Contains(r, " "+icon+" ") }) {
 		t.Errorf("no artifact has the icon %s: %v", icon, dir)
+	}
+
+	dsn := harborDB(t)
+	if out, err := applyScript(t, dsn, dryRunScript(t, fx.tarball, harborData(t), ""), inOneTransaction); err != nil {
+		t.Fatalf("psql: %v\n%s", err, out)
+	}
+	if dry := rowsIn(dsn); !slices.Equal(tar, dry) {
+		t.Errorf("the tarball's dry-run script gives other rows than its import (- import, + script):\n%s", diffLines(tar, dry))
 	}
 }
