@@ -17,8 +17,8 @@ const sniffLen = 512
 // import reads the staged file). It decides the icon check exactly:
 // DetectContentType answers GIF, PNG or JPEG only for data starting with
 // their 6-, 8- or 3-byte signatures, and no signature it tests before
-// those can match such data; 16 bytes per blob keeps a million-blob
-// archive's heads at 16 MB.
+// those can match such data. The heads wait in the scan's spill file, not
+// in memory.
 const tarHeadLen = 16
 
 // headReader is a source that can return the first bytes of a blob it
@@ -42,7 +42,7 @@ func (s *dirSource) head(d digest.Digest) ([]byte, bool, error) {
 }
 
 // head returns the start of the staged blob (an import) or what the scan
-// kept of it (headRecorder, a dry run).
+// kept of it (keepReader, a dry run).
 func (s *tarSource) head(d digest.Digest) ([]byte, bool, error) {
 	if s.placer != nil {
 		f, err := s.placer.OpenStagedBlob(d)
@@ -52,7 +52,11 @@ func (s *tarSource) head(d digest.Digest) ([]byte, bool, error) {
 	if b == nil {
 		return nil, false, nil
 	}
-	return b.head[:b.headLen], true, nil
+	head := make([]byte, min(b.size, tarHeadLen))
+	if _, err := s.spill.ReadAt(head, b.offset()); err != nil {
+		return nil, false, fmt.Errorf("reading the head of blob %s kept from the archive: %w", d, err)
+	}
+	return head, true, nil
 }
 
 // readHead reads the first sniffLen bytes of blob d from f, the file
@@ -71,19 +75,4 @@ func readHead(d digest.Digest, f *os.File, err error) ([]byte, bool, error) {
 		return nil, false, fmt.Errorf("reading blob %s: %w", d, err)
 	}
 	return b[:n], true, nil
-}
-
-// headRecorder keeps the first tarHeadLen bytes that pass through it in
-// its blob's head.
-type headRecorder struct {
-	r io.Reader
-	b *tarBlob
-}
-
-func (h *headRecorder) Read(p []byte) (int, error) {
-	n, err := h.r.Read(p)
-	if k := int(h.b.headLen); k < tarHeadLen && n > 0 {
-		h.b.headLen += uint8(copy(h.b.head[k:], p[:n]))
-	}
-	return n, err
 }
