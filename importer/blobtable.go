@@ -14,7 +14,7 @@ import (
 // records held in ~30 MB, this in ~8. Digests of other algorithms (or not
 // canonically spelled) are kept as strings in a side map.
 type blobTable struct {
-	sumTable[planBlob]
+	sumTable[sha256Sum, planBlob]
 	// other holds the blobs whose digest has no 32-byte form.
 	other   map[digest.Digest]uint32
 	otherOf map[uint32]digest.Digest
@@ -141,7 +141,7 @@ func (t *blobTable) digest(id uint32) digest.Digest {
 	if d, ok := t.otherOf[id]; ok {
 		return d
 	}
-	return sumDigest(*t.sum(id))
+	return sumDigest([32]byte(*t.sum(id)))
 }
 
 // find returns the id of d's blob.
@@ -151,7 +151,7 @@ func (t *blobTable) find(d digest.Digest) (uint32, bool) {
 		id, ok := t.other[d]
 		return id, ok
 	}
-	return t.lookup(&k)
+	return t.lookup((*sha256Sum)(&k))
 }
 
 // get returns d's id and record, nil when d is no blob of the plan.
@@ -168,7 +168,7 @@ func (t *blobTable) add(d digest.Digest, size int64) (id uint32, created bool) {
 		return id, false
 	}
 	k, ok := sha256Key(d)
-	id = t.push(k, 0) // k is zero when !ok: not indexed
+	id = t.push(sha256Sum(k), 0) // k is zero when !ok: not indexed
 	t.setSize(id, size)
 	if !ok {
 		if t.other == nil {

@@ -48,12 +48,12 @@ func (s *tarSource) head(d digest.Digest) ([]byte, bool, error) {
 		f, err := s.placer.OpenStagedBlob(d)
 		return readHead(d, f, err)
 	}
-	b := s.blob(d)
-	if b == nil {
-		return nil, false, nil
+	b, err := s.blob(d)
+	if b == nil || err != nil {
+		return nil, false, err
 	}
 	head := make([]byte, min(b.size, tarHeadLen))
-	if _, err := s.spill.ReadAt(head, b.offset()); err != nil {
+	if _, err := s.spill.ReadAt(head, b.keptAt()); err != nil {
 		return nil, false, fmt.Errorf("reading the head of blob %s kept from the archive: %w", d, err)
 	}
 	return head, true, nil

@@ -2,15 +2,40 @@ package importer
 
 import "encoding/binary"
 
+// sumKey is what a sumTable finds records by: a whole sha256 sum
+// (sha256Sum), or a part of one (sumPrefix) when the caller keeps the
+// rest elsewhere and confirms a match itself.
+type sumKey interface {
+	comparable
+	// home returns bits of the key as uniform as a hash's, where probing
+	// starts.
+	home() uint64
+}
+
+// sha256Sum is a sha256 sum as a sumTable key.
+type sha256Sum [32]byte
+
+func (k sha256Sum) home() uint64 { return binary.LittleEndian.Uint64(k[:8]) }
+
+// sumPrefix is a sumTable key of 8 bytes of a sha256 sum, its top bit set
+// (never the zero key): records of different sums may share one.
+type sumPrefix uint64
+
+func prefixOf(k *[32]byte) sumPrefix {
+	return sumPrefix(binary.LittleEndian.Uint64(k[:8]) | 1<<63)
+}
+
+func (k sumPrefix) home() uint64 { return uint64(k) }
+
 // sumTable holds records of type R in the order they were pushed (a
-// record's id is its position), each under a sha256 sum, and finds them by
-// sum through an open-addressing index of ids. Records and sums live in
-// chunks of sumChunk: a record's address never changes, and a large table
-// is never copied to grow (a 50,000-tag storage has ~170,000 blobs, which a
+// record's id is its position), each under a key K, and finds them by key
+// through an open-addressing index of ids. Records and keys live in chunks
+// of sumChunk: a record's address never changes, and a large table is
+// never copied to grow (a 50,000-tag storage has ~170,000 blobs, which a
 // growing slice would hold twice at the moment it grows). A record pushed
-// with a zero sum is kept but not indexed: the caller finds it otherwise.
-type sumTable[R any] struct {
-	chunks []*sumChunkOf[R]
+// with the zero key is kept but not indexed: the caller finds it otherwise.
+type sumTable[K sumKey, R any] struct {
+	chunks []*sumChunkOf[K, R]
 	n      int
 	// slots holds id+1 of the indexed records, 0 for free; linear probing
 	// from the sum's first bytes (uniform: they are a hash). It is at most
@@ -22,45 +47,51 @@ type sumTable[R any] struct {
 
 const sumChunk = 2048
 
-type sumChunkOf[R any] struct {
-	sums [sumChunk][32]byte
+type sumChunkOf[K sumKey, R any] struct {
+	sums [sumChunk]K
 	recs [sumChunk]R
 }
 
-func (t *sumTable[R]) len() int { return t.n }
+func (t *sumTable[K, R]) len() int { return t.n }
 
 // at returns record id; the pointer stays valid until a truncate drops it.
-func (t *sumTable[R]) at(id uint32) *R { return &t.chunks[id/sumChunk].recs[id%sumChunk] }
+func (t *sumTable[K, R]) at(id uint32) *R { return &t.chunks[id/sumChunk].recs[id%sumChunk] }
 
-// sum returns the sum record id was pushed with.
-func (t *sumTable[R]) sum(id uint32) *[32]byte { return &t.chunks[id/sumChunk].sums[id%sumChunk] }
+// sum returns the key record id was pushed with.
+func (t *sumTable[K, R]) sum(id uint32) *K { return &t.chunks[id/sumChunk].sums[id%sumChunk] }
 
-// lookup returns the id of the record pushed with sum k.
-func (t *sumTable[R]) lookup(k *[32]byte) (uint32, bool) {
-	if len(t.slots) == 0 || *k == ([32]byte{}) {
+// lookup returns the id of the record pushed with key k.
+func (t *sumTable[K, R]) lookup(k *K) (uint32, bool) { return t.lookupFunc(k, nil) }
+
+// lookupFunc returns the id of the first record pushed with key k that
+// match accepts (nil accepts any): for keys that records may share.
+func (t *sumTable[K, R]) lookupFunc(k *K, match func(id uint32) bool) (uint32, bool) {
+	var zero K
+	if len(t.slots) == 0 || *k == zero {
 		return 0, false
 	}
 	for i := t.home(k); ; i = (i + 1) & (len(t.slots) - 1) {
 		switch s := t.slots[i]; {
 		case s == 0:
 			return 0, false
-		case *t.sum(s - 1) == *k:
+		case *t.sum(s - 1) == *k && (match == nil || match(s-1)):
 			return s - 1, true
 		}
 	}
 }
 
-// push appends record r under sum k (zero: not indexed) and returns its
+// push appends record r under key k (zero: not indexed) and returns its
 // id. The caller has checked that k is not in the table.
-func (t *sumTable[R]) push(k [32]byte, r R) uint32 {
+func (t *sumTable[K, R]) push(k K, r R) uint32 {
 	id := uint32(t.n)
 	if t.n == len(t.chunks)*sumChunk {
-		t.chunks = append(t.chunks, new(sumChunkOf[R]))
+		t.chunks = append(t.chunks, new(sumChunkOf[K, R]))
 	}
 	c := t.chunks[id/sumChunk]
 	c.sums[id%sumChunk], c.recs[id%sumChunk] = k, r
 	t.n++
-	if k == ([32]byte{}) {
+	var zero K
+	if k == zero {
 		return id
 	}
 	if 4*t.n > 3*len(t.slots) {
@@ -72,16 +103,19 @@ func (t *sumTable[R]) push(k [32]byte, r R) uint32 {
 }
 
 // truncate forgets the records pushed after the first n.
-func (t *sumTable[R]) truncate(n int) {
+func (t *sumTable[K, R]) truncate(n int) {
 	if n >= t.n {
 		return
 	}
-	var zero R
+	var (
+		zeroK K
+		zeroR R
+	)
 	for id := t.n - 1; id >= n; id-- {
-		if *t.sum(uint32(id)) != ([32]byte{}) {
+		if *t.sum(uint32(id)) != zeroK {
 			t.remove(uint32(id))
 		}
-		*t.sum(uint32(id)), *t.at(uint32(id)) = [32]byte{}, zero
+		*t.sum(uint32(id)), *t.at(uint32(id)) = zeroK, zeroR
 	}
 	t.n = n
 	keep := (n + sumChunk - 1) / sumChunk
@@ -89,11 +123,9 @@ func (t *sumTable[R]) truncate(n int) {
 	t.chunks = t.chunks[:keep]
 }
 
-func (t *sumTable[R]) home(k *[32]byte) int {
-	return int(binary.LittleEndian.Uint64(k[:8]) & uint64(len(t.slots)-1))
-}
+func (t *sumTable[K, R]) home(k *K) int { return int((*k).home() & uint64(len(t.slots)-1)) }
 
-func (t *sumTable[R]) insert(id uint32) {
+func (t *sumTable[K, R]) insert(id uint32) {
 	i := t.home(t.sum(id))
 	for t.slots[i] != 0 {
 		i = (i + 1) & (len(t.slots) - 1)
@@ -102,14 +134,15 @@ func (t *sumTable[R]) insert(id uint32) {
 }
 
 // rehash rebuilds the index with n slots (a power of two is used).
-func (t *sumTable[R]) rehash(n int) {
+func (t *sumTable[K, R]) rehash(n int) {
 	size := 1
 	for size < n {
 		size *= 2
 	}
 	t.slots = make([]uint32, size)
+	var zero K
 	for id := range uint32(t.n) {
-		if *t.sum(id) != ([32]byte{}) {
+		if *t.sum(id) != zero {
 			t.insert(id)
 		}
 	}
@@ -117,7 +150,7 @@ func (t *sumTable[R]) rehash(n int) {
 
 // remove takes id out of the index, shifting back the entries after it
 // that probed past its slot (no tombstones).
-func (t *sumTable[R]) remove(id uint32) {
+func (t *sumTable[K, R]) remove(id uint32) {
 	mask := len(t.slots) - 1
 	i := t.home(t.sum(id))
 	for t.slots[i] != id+1 {

@@ -148,3 +148,110 @@ func TestTarScanStages(t *testing.T) {
 		})
 	}
 }
+
+// TestTarScanDry runs a dry run's scan (no placer): every blob is found by
+// its digest with its size, a JSON blob whole, any other by its head; a
+// blob appended twice is kept once; a digest sharing a kept blob's first 8
+// bytes (the table's key) is not found.
+func TestTarScanDry(t *testing.T) {
+	type entry struct {
+		data []byte
+		d    digest.Digest
+	}
+	var blobs []entry
+	for i := range 500 {
+		var b []byte
+		switch i % 3 {
+		case 0:
+			b = []byte(fmt.Sprintf(`{"n":%d,"pad":%q}`, i, bytes.Repeat([]byte("x"), i)))
+		case 1:
+			b = append([]byte{byte(i), byte(i >> 8)}, bytes.Repeat([]byte{0x89, 'P', 'N', 'G'}, i%40)...) // 2 to 158 bytes
+		default:
+			b = []byte(fmt.Sprintf("[not an object %d]", i))
+		}
+		blobs = append(blobs, entry{b, digest.FromBytes(b)})
+	}
+	p := filepath.Join(t.TempDir(), "docker.tar")
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	// The last blob again at once: its sum still waits in the spill's buffer.
+	for _, e := range append(append([]entry{}, blobs...), blobs[499], blobs[3], blobs[4], blobs[3]) {
+		name := fmt.Sprintf("docker/registry/v2/blobs/sha256/%s/%s/data", e.d.Encoded()[:2], e.d.Encoded())
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(e.data)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(e.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := openTar(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	if err := s.scan(context.Background(), newInventory(), scanEnv{tempDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	if s.blobs.len() != len(blobs) {
+		t.Errorf("kept %d blobs, want %d (each once)", s.blobs.len(), len(blobs))
+	}
+	ctx := context.Background()
+	for _, e := range blobs {
+		size, ok, err := s.stat(e.d)
+		if err != nil || !ok || size != int64(len(e.data)) {
+			t.Fatalf("stat(%s) = %d %v %v, want %d", e.d, size, ok, err, len(e.data))
+		}
+		head, ok, err := s.head(e.d)
+		if err != nil || !ok || !bytes.Equal(head, e.data[:min(len(e.data), tarHeadLen)]) {
+			t.Fatalf("head(%s) = %q %v %v, want %q", e.d, head, ok, err, e.data[:min(len(e.data), tarHeadLen)])
+		}
+		got, err := s.read(ctx, e.d)
+		if len(e.data) > 0 && e.data[0] == '{' {
+			if err != nil || !bytes.Equal(got, e.data) {
+				t.Fatalf("read(%s) = %q %v, want %q", e.d, got, err, e.data)
+			}
+		} else if !errors.Is(err, errNotCaptured) {
+			t.Fatalf("read(%s) of a blob that is no JSON object: got %q %v, want errNotCaptured", e.d, got, err)
+		}
+		// Same key (first 8 bytes), another sum.
+		sum, _ := sha256Key(e.d)
+		sum[31] ^= 1
+		other := sumDigest(sum)
+		if _, ok, err := s.stat(other); ok || err != nil {
+			t.Fatalf("stat(%s), sharing the key of %s: found %v, err %v; want not found", other, e.d, ok, err)
+		}
+		if _, err := s.read(ctx, other); !errors.Is(err, ErrMissingBlob) {
+			t.Fatalf("read(%s), sharing the key of %s: %v, want ErrMissingBlob", other, e.d, err)
+		}
+	}
+}
+
+// TestSumTableSharedKeys: records pushed under one sumPrefix are each
+// found through lookupFunc's match, in any order, and a key no match
+// accepts is not found.
+func TestSumTableSharedKeys(t *testing.T) {
+	var tab sumTable[sumPrefix, int]
+	keys := []sumPrefix{1<<63 | 5, 1<<63 | 5, 1<<63 | 6, 1<<63 | 5, 1<<63 | 1029}
+	for i, k := range keys {
+		tab.push(k, i*10)
+	}
+	for i, k := range keys {
+		id, ok := tab.lookupFunc(&k, func(id uint32) bool { return *tab.at(id) == i*10 })
+		if !ok || id != uint32(i) {
+			t.Errorf("record %d: lookupFunc = %d %v", i, id, ok)
+		}
+	}
+	k := keys[0]
+	if id, ok := tab.lookupFunc(&k, func(uint32) bool { return false }); ok {
+		t.Errorf("no match accepted, yet found %d", id)
+	}
+	if id, ok := tab.lookup(&k); !ok || id != 0 {
+		t.Errorf("lookup returns the first record pushed under a key: got %d %v", id, ok)
+	}
+}
