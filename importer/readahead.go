@@ -2,7 +2,10 @@ package importer
 
 import (
 	"io"
+	"os"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // aheadReader reads its source on a goroutine of its own, up to aheadBufs
@@ -30,6 +33,9 @@ type aheadChunk struct {
 const (
 	aheadBufs = 4
 	aheadBuf  = 1 << 20
+	// dropBehind: every this many bytes read from a file, the reader
+	// tells the kernel it will not read them again (dropCache).
+	dropBehind = 32 << 20
 )
 
 // newAheadReader starts reading r; Close stops it.
@@ -49,6 +55,7 @@ func newAheadReader(r io.Reader) *aheadReader {
 
 func (a *aheadReader) fill(r io.Reader) {
 	defer close(a.done)
+	drop := newDropCache(r)
 	for {
 		var b []byte
 		select {
@@ -69,6 +76,7 @@ func (a *aheadReader) fill(r io.Reader) {
 		}
 		if n > 0 {
 			a.full <- aheadChunk{b: b[:n]} // room: one slot per buffer
+			drop.read(n)
 		}
 		if err != nil {
 			a.full <- aheadChunk{err: err} // and one for the end
@@ -104,4 +112,43 @@ func (a *aheadReader) Close() error {
 	a.once.Do(func() { close(a.stop) })
 	<-a.done
 	return nil
+}
+
+// dropCache drops the pages of an archive read once from the page cache
+// behind its reader (posix_fadvise DONTNEED). A 10 GB archive otherwise
+// fills the cache with pages never read again, pushing out what the host
+// uses (Harbor's database, its hot blobs) and, while an import writes as
+// many bytes again into Harbor's storage, making the kernel reclaim pages
+// as it goes. Pages still dirty (an archive just written) stay; a source
+// that is no file, or a failing call, only means nothing is dropped.
+type dropCache struct {
+	conn     interface{ Control(func(fd uintptr)) error }
+	from, at int64 // dropped up to from; read up to at
+}
+
+func newDropCache(r io.Reader) *dropCache {
+	f, ok := r.(*os.File)
+	if !ok {
+		return &dropCache{}
+	}
+	at, err := f.Seek(0, io.SeekCurrent)
+	conn, cerr := f.SyscallConn()
+	if err != nil || cerr != nil {
+		return &dropCache{}
+	}
+	return &dropCache{conn: conn, from: at, at: at}
+}
+
+func (d *dropCache) read(n int) {
+	if d.conn == nil {
+		return
+	}
+	d.at += int64(n)
+	if d.at-d.from < dropBehind {
+		return
+	}
+	_ = d.conn.Control(func(fd uintptr) {
+		_ = unix.Fadvise(int(fd), d.from, d.at-d.from, unix.FADV_DONTNEED)
+	})
+	d.from = d.at
 }

@@ -5,8 +5,13 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
 	"testing/iotest"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestAheadReader(t *testing.T) {
@@ -67,4 +72,79 @@ func TestAheadReader(t *testing.T) {
 			t.Fatalf("the goroutine read on after Close: %d bytes left of %d", left, 64*aheadBuf)
 		}
 	})
+}
+
+// TestAheadReaderDropsCache: a file read through an aheadReader leaves
+// its pages out of the page cache, but for the last dropBehind bytes, and
+// a file read from an offset keeps the pages before it.
+func TestAheadReaderDropsCache(t *testing.T) {
+	dir := t.TempDir()
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Type == unix.TMPFS_MAGIC {
+		t.Skipf("%s is on tmpfs, whose pages are its storage", dir)
+	}
+	const size = 4*dropBehind + 12345
+	p := filepath.Join(dir, "archive")
+	data := bytes.Repeat([]byte("0123456789abcdef"), size/16+1)[:size]
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Fsync(int(f.Fd())); err != nil { // clean pages can be dropped
+		t.Fatal(err)
+	}
+	resident := func() []bool {
+		m, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ, unix.MAP_SHARED)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Munmap(m)
+		page := os.Getpagesize()
+		vec := make([]byte, (size+page-1)/page)
+		if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+			t.Fatal(e)
+		}
+		in := make([]bool, len(vec))
+		for i, v := range vec {
+			in[i] = v&1 != 0
+		}
+		return in
+	}
+	count := func(in []bool) (n int) {
+		for _, v := range in {
+			if v {
+				n++
+			}
+		}
+		return n
+	}
+	page := os.Getpagesize()
+	if n := count(resident()); n < size/page/2 {
+		t.Skipf("only %d of %d pages of a file just written are cached: cannot tell", n, size/page)
+	}
+
+	const skip = dropBehind / 2 // read from here on
+	if _, err := f.Seek(skip, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	a := newAheadReader(f)
+	got, err := io.ReadAll(a)
+	a.Close()
+	if err != nil || !bytes.Equal(got, data[skip:]) {
+		t.Fatalf("read %d bytes (err %v), want the file's last %d", len(got), err, size-skip)
+	}
+	in := resident()
+	if n := count(in[:skip/page]); n != skip/page {
+		t.Errorf("%d of the %d pages before the offset read from stay cached, want all", n, skip/page)
+	}
+	if n := count(in[skip/page : (size-dropBehind)/page]); n > 0 {
+		t.Errorf("%d of the %d pages read, not the last %d bytes, stay cached; want none", n, (size-dropBehind-skip)/page, dropBehind)
+	}
 }
