@@ -38,7 +38,7 @@ type sumTable[K sumKey, R any] struct {
 	chunks []*sumChunkOf[K, R]
 	n      int
 	// slots holds id+1 of the indexed records, 0 for free; linear probing
-	// from the sum's first bytes (uniform: they are a hash). It is at most
+	// from the key's home (uniform: a hash's bits). It is at most
 	// three quarters full (a hit then probes ~2.5 slots on average, a miss
 	// ~8.5; fewer at the usual lower loads): 172,000 blobs take 1 MB of
 	// slots, where at most half full they took 2.
