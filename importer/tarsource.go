@@ -29,9 +29,10 @@ import (
 // An import keeps nothing per blob: the placer's staging trees are the
 // record of what the scan staged, and the planner's questions (is blob d
 // here, how large, its content) are answered from the staged files. A
-// 50,000-tag archive has ~170,000 blobs, which a table of records would
-// hold in ~9 MB next to the plan's own table of the same blobs. A dry run
-// stages nothing, so it records what the scan learnt in blobs and spill.
+// 50,000-tag archive has ~170,000 blobs, which even the dry run's table
+// (below) holds in ~5 MB next to the plan's own table of the same blobs.
+// A dry run stages nothing, so it records what the scan learnt in blobs
+// and spill.
 type tarSource struct {
 	path     string
 	compress string
@@ -43,8 +44,9 @@ type tarSource struct {
 
 	// Dry run only.
 	blobs sumTable[sumPrefix, tarBlob] // 24 bytes per blob; see scanned
-	// spill holds, back to back, the JSON blobs (manifests, configs) the
-	// scan met and the heads of the other blobs, for the planner: an
+	// spill holds, back to back, each blob's sha256 sum followed by the
+	// blob if it is JSON (manifests, configs), else its head, for the
+	// planner and the scan's check for a second copy (tarBlob): an
 	// unlinked temporary file (in scanEnv.tempDir) written through spillW
 	// as the archive streams by and read with ReadAt.
 	spill  *os.File
