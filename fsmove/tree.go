@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/harbor-import/harbor-import/internal/smallfile"
 )
 
 // treeRE matches the names of staging trees, "tree-<random>". A tree that
@@ -496,21 +498,16 @@ func removeTree(dir string) (files int, err error) {
 // openDir opens the directory name relative to dirfd without following a
 // symlink there.
 func openDir(dirfd int, name string) (int, error) {
-	for {
-		fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if errors.Is(err, unix.EINTR) {
-			continue
+	fd, err := smallfile.OpenDir(dirfd, name)
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+		var st unix.Stat_t
+		typ := "non-directory"
+		if unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+			typ = modeType(st.Mode).String()
 		}
-		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
-			var st unix.Stat_t
-			typ := "non-directory"
-			if unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
-				typ = modeType(st.Mode).String()
-			}
-			return -1, fmt.Errorf("%w: %s is a %s, not a directory", ErrConflict, name, typ)
-		}
-		return fd, err
+		return -1, fmt.Errorf("%w: %s is a %s, not a directory", ErrConflict, name, typ)
 	}
+	return fd, err
 }
 
 // modeType returns the type bits of a stat mode as an os.FileMode.
