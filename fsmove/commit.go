@@ -739,9 +739,11 @@ func (r *rollback) removeEach(path string) error {
 
 // Flush makes what is staged so far durable: the syncfs(2) that Commit
 // starts with. Commit still syncs, so Flush changes no guarantee; it moves
-// the wait for the disk earlier, beside other work (an import flushes a
-// tarball's blobs while it plans). It is safe to call from any goroutine
-// while files are staged. An error it returns fails every later Commit too.
+// the wait for the disk earlier, beside other work. Files staged while it
+// runs may wait for it (harbor-import stopped flushing a tarball's blobs
+// while it plans and stages its link files: bench/HISTORY.md). It is safe
+// to call from any goroutine while files are staged. An error it returns
+// fails every later Commit too.
 func (p *Placer) Flush() error { return p.syncStaged() }
 
 // syncStaged calls syncfs(2) on the v2 root's descriptor that New opened.

@@ -67,7 +67,7 @@ func TestKilledImportsConverge(t *testing.T) {
 			wantRows := naturalState(t, connect(t, cleanDSN))
 			wantFiles := storageState(t, filepath.Join(cleanData, "registry", "docker"))
 
-			for _, phase := range []string{"scanned", "staging", "placed", "loaded", "committed"} {
+			for _, phase := range []string{"scanned", "planning", "staging", "placed", "loaded", "committed"} {
 				t.Run(phase, func(t *testing.T) {
 					dsn, data := harborDB(t), harborData(t)
 					args := []string{"--src", src.path, "--harbor-data", data, "--db", dsn}
@@ -126,7 +126,7 @@ func TestKilledAtRandomTimesConverge(t *testing.T) {
 // files are placed, leaves Harbor as it was and says so.
 func TestInterruptRollsBack(t *testing.T) {
 	fs := classic(t)
-	for _, phase := range []string{"staging", "placed", "loaded"} {
+	for _, phase := range []string{"planning", "staging", "placed", "loaded"} {
 		t.Run(phase, func(t *testing.T) {
 			dsn, data := harborDB(t), harborData(t)
 			conn := connect(t, dsn)

@@ -11,49 +11,93 @@ import (
 // i is handed out. The first failure stops the rest, and it is what
 // inParallel returns (see firstFailure).
 func inParallel(ctx context.Context, n uint32, want func(i uint32) bool, fed func(i uint32), do func(ctx context.Context, i uint32) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		fail firstFailure
-		wg   sync.WaitGroup
-	)
-	ids := make(chan uint32, stageWorkers)
-	for range stageWorkers {
-		wg.Go(func() {
-			for i := range ids {
-				if ctx.Err() != nil {
-					continue // stopped: drain what was handed out
-				}
-				if err := do(ctx, i); err != nil {
-					fail.record(uint64(i), err)
-					cancel()
-				}
-			}
-		})
-	}
-feed:
+	w := startWorkers(ctx, stageWorkers, func(ctx context.Context, i uint32) error { return do(ctx, i) })
 	for i := range n {
 		if want != nil && !want(i) {
 			continue
 		}
-		if ctx.Err() != nil {
+		if !w.add(uint64(i), i) {
 			break
-		}
-		select {
-		case ids <- i:
-		case <-ctx.Done():
-			break feed
 		}
 		if fed != nil {
 			fed(i)
 		}
 	}
-	close(ids)
-	wg.Wait()
-	if err := fail.get(); err != nil {
-		return err
+	return w.wait()
+}
+
+// workers call do for each job handed to add, on stageWorkers goroutines,
+// until wait; up to queue jobs wait for a free worker before add blocks.
+// The first failure stops the rest (see firstFailure).
+type workers[T any] struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	jobs   chan job[T]
+	wg     sync.WaitGroup
+	fail   firstFailure
+	done   func() error // wait's result, computed once
+}
+
+// job is one piece of work and where it stands among the others (the
+// order in which failures found at the same time are reported).
+type job[T any] struct {
+	at  uint64
+	val T
+}
+
+func startWorkers[T any](ctx context.Context, queue int, do func(ctx context.Context, v T) error) *workers[T] {
+	w := &workers[T]{jobs: make(chan job[T], queue)}
+	w.ctx, w.cancel = context.WithCancel(ctx)
+	w.done = sync.OnceValue(func() error {
+		close(w.jobs)
+		w.wg.Wait()
+		defer w.cancel()
+		if err := w.fail.get(); err != nil {
+			return err
+		}
+		return w.ctx.Err()
+	})
+	for range stageWorkers {
+		w.wg.Go(func() {
+			for j := range w.jobs {
+				if w.ctx.Err() != nil {
+					continue // stopped: drain what was handed out
+				}
+				if err := do(w.ctx, j.val); err != nil {
+					w.fail.record(j.at, err)
+					w.cancel()
+				}
+			}
+		})
 	}
-	return ctx.Err() // nil, or the caller's context ended the feed
+	return w
+}
+
+// add hands v, at position at, to a worker as soon as one is free. It
+// reports false, handing nothing, once the work has stopped (a failure, or
+// the context ended).
+func (w *workers[T]) add(at uint64, v T) bool {
+	if w.ctx.Err() != nil {
+		return false
+	}
+	select {
+	case w.jobs <- job[T]{at, v}:
+		return true
+	case <-w.ctx.Done():
+		return false
+	}
+}
+
+// wait waits for the jobs handed out and returns the failure kept, else
+// the context's error (nil unless it ended). No job may be added after it;
+// later calls return the same.
+func (w *workers[T]) wait() error { return w.done() }
+
+// stop ends the work: jobs not started are dropped, and stop returns once
+// the running ones have returned. No job may be added after it.
+func (w *workers[T]) stop() {
+	w.cancel()
+	_ = w.done()
 }
 
 // firstFailure keeps, of the failures of workers that stop each other

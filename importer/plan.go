@@ -186,6 +186,9 @@ type planner struct {
 	// strs holds one copy of each media type and artifact type: every
 	// manifest decoded repeats them (intern).
 	strs map[string]string
+	// linksPlanned, when set, is handed each repository's links once the
+	// repository is planned for good (nothing rolls them back after that).
+	linksPlanned func(first int, links []planLink) error
 }
 
 // intern returns the planner's copy of s.
@@ -267,6 +270,7 @@ func (pl *planner) build(ctx context.Context, inv *inventory) error {
 			}
 		}
 		pl.nodeKeys = pl.nodeKeys[:0]
+		firstLink := len(p.links)
 		links := inv.take(src) // dropped once planned: the inventory shrinks as the plan grows
 		if r, ok := pl.br.src.(interface{ startRepo(tags int) }); ok {
 			r.startRepo(len(links.tags))
@@ -344,6 +348,14 @@ func (pl *planner) build(ctx context.Context, inv *inventory) error {
 		}
 		if err := pl.endRepo(project); err != nil {
 			return err
+		}
+		if pl.linksPlanned != nil {
+			if err := pl.linksPlanned(firstLink, p.links[firstLink:]); err != nil {
+				return err
+			}
+		}
+		if i == len(repos)/2 {
+			failpoint(ctx, "planning")
 		}
 	}
 	pl.opts.progress("plan", int64(len(repos)), int64(len(repos)), "repositories")

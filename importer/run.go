@@ -236,18 +236,6 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 	inv.seal()
 	log.Info("scanned source", "repositories", len(inv.repos), "link_files", inv.linkFiles)
 	failpoint(ctx, "scanned")
-	if _, ok := src.(*tarSource); ok && placer != nil {
-		// The scan wrote the tarball's blobs; the disk writes them back
-		// while the plan is built (CPU), instead of in Commit's first
-		// syncfs. Commit reports an error of this flush.
-		flushed := make(chan struct{})
-		go func() {
-			defer close(flushed)
-			_ = placer.Flush()
-		}()
-		defer func() { <-flushed }()
-	}
-
 	// 2. Plan (a directory's blobs are read ahead, in parallel).
 	stopPrefetch := func() {}
 	if d, ok := src.(*dirSource); ok {
@@ -260,6 +248,23 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 	}
 	defer p.close()
 	pl := &planner{opts: &opts, flavor: flavorOf(schema.Version), p: p, br: blobReader{src: src, inHarbor: inHarbor, readHarbor: readHarbor}}
+	var links *linkStager
+	if _, ok := src.(*tarSource); ok && placer != nil {
+		// A tarball's link files are staged as soon as their repository is
+		// planned, on other goroutines while the planner goes on: the
+		// planner reads what the scan staged (CPU on one core), and making
+		// the link files' directories is kernel work on the other. A
+		// directory's plan waits on the disk with twice the Ps (procs.go):
+		// there, staging beside it slowed the plan more than it saved (5,000
+		// tags: 6.4-7.3 s against 6.0-6.2 s). Nothing syncs the tarball's
+		// blobs meanwhile: a syncfs during the plan held the link files'
+		// directories up (bench/HISTORY.md). A run that fails later removes
+		// the links with the rest of the staging area (placer.Close,
+		// deferred above: it runs after stop).
+		links = startLinkStager(ctx, placer, p, linkQueue)
+		defer links.stop()
+		pl.linksPlanned = links.add
+	}
 	err = pl.build(ctx, inv)
 	stopPrefetch()
 	restoreProcs()
@@ -373,7 +378,7 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 			}
 		}()
 	}
-	res, err := placeFiles(placeCtx, &opts, src, placer, p)
+	res, err := placeFiles(placeCtx, &opts, src, placer, p, links)
 	if loadDone != nil {
 		<-loadDone
 	}
@@ -473,11 +478,23 @@ func inspect(ctx context.Context, conn *pgx.Conn, b harbordb.Rows) (*harbordb.St
 
 // placeFiles stages every needed blob and link, then commits them. It
 // keeps no handle per file: Commit places everything staged, and on failure
-// Close (deferred by run) removes what is still staged.
-func placeFiles(ctx context.Context, opts *Options, src source, placer *fsmove.Placer, p *plan) (fsmove.Result, error) {
+// Close (deferred by run) removes what is still staged. links, when not
+// nil, are the workers staging the link files as the plan was built:
+// placeFiles waits for them instead of staging the links itself.
+func placeFiles(ctx context.Context, opts *Options, src source, placer *fsmove.Placer, p *plan, links *linkStager) (fsmove.Result, error) {
 	// On failure, run's deferred Close removes everything staged.
 	fail := func(err error) (fsmove.Result, error) { return fsmove.Result{}, err }
 	if err := stageBlobs(ctx, opts, src, placer, p); err != nil {
+		return fail(err)
+	}
+	if links == nil {
+		links = startLinkStager(ctx, placer, p, stageWorkers)
+		defer links.stop()
+		if err := links.add(0, p.links); err != nil {
+			return fail(err)
+		}
+	}
+	if err := links.wait(); err != nil {
 		return fail(err)
 	}
 	used := func(d digest.Digest) bool {
@@ -485,9 +502,6 @@ func placeFiles(ctx context.Context, opts *Options, src source, placer *fsmove.P
 		return b != nil && b.toPlace()
 	}
 	if err := src.discardUnused(placer, used); err != nil {
-		return fail(err)
-	}
-	if err := stageLinks(ctx, placer, p); err != nil {
 		return fail(err)
 	}
 	res, err := placer.Commit(ctx, func(done, total int) {
@@ -531,18 +545,6 @@ func stageBlobs(ctx context.Context, opts *Options, src source, placer *fsmove.P
 			}
 		}
 		return src.stage(ctx, placer, d, size, opts.Verify)
-	})
-}
-
-// stageLinks stages the plan's link files (each planned once:
-// planner.addLink).
-func stageLinks(ctx context.Context, placer *fsmove.Placer, p *plan) error {
-	return inParallel(ctx, uint32(len(p.links)), nil, nil, func(ctx context.Context, i uint32) error {
-		rel, target, err := p.rel(p.links[i])
-		if err == nil {
-			_, err = placer.StageLink(ctx, rel, target)
-		}
-		return err
 	})
 }
 
