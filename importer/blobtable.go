@@ -141,7 +141,7 @@ func (t *blobTable) digest(id uint32) digest.Digest {
 	if d, ok := t.otherOf[id]; ok {
 		return d
 	}
-	return sumDigest([32]byte(*t.sum(id)))
+	return sumDigest([32]byte(*t.key(id)))
 }
 
 // find returns the id of d's blob.

@@ -48,7 +48,7 @@ type sumTable[K sumKey, R any] struct {
 const sumChunk = 2048
 
 type sumChunkOf[K sumKey, R any] struct {
-	sums [sumChunk]K
+	keys [sumChunk]K
 	recs [sumChunk]R
 }
 
@@ -57,8 +57,8 @@ func (t *sumTable[K, R]) len() int { return t.n }
 // at returns record id; the pointer stays valid until a truncate drops it.
 func (t *sumTable[K, R]) at(id uint32) *R { return &t.chunks[id/sumChunk].recs[id%sumChunk] }
 
-// sum returns the key record id was pushed with.
-func (t *sumTable[K, R]) sum(id uint32) *K { return &t.chunks[id/sumChunk].sums[id%sumChunk] }
+// key returns the key record id was pushed with.
+func (t *sumTable[K, R]) key(id uint32) *K { return &t.chunks[id/sumChunk].keys[id%sumChunk] }
 
 // lookup returns the id of the record pushed with key k.
 func (t *sumTable[K, R]) lookup(k *K) (uint32, bool) { return t.lookupFunc(k, nil) }
@@ -74,7 +74,7 @@ func (t *sumTable[K, R]) lookupFunc(k *K, match func(id uint32) bool) (uint32, b
 		switch s := t.slots[i]; {
 		case s == 0:
 			return 0, false
-		case *t.sum(s - 1) == *k && (match == nil || match(s-1)):
+		case *t.key(s - 1) == *k && (match == nil || match(s-1)):
 			return s - 1, true
 		}
 	}
@@ -88,7 +88,7 @@ func (t *sumTable[K, R]) push(k K, r R) uint32 {
 		t.chunks = append(t.chunks, new(sumChunkOf[K, R]))
 	}
 	c := t.chunks[id/sumChunk]
-	c.sums[id%sumChunk], c.recs[id%sumChunk] = k, r
+	c.keys[id%sumChunk], c.recs[id%sumChunk] = k, r
 	t.n++
 	var zero K
 	if k == zero {
@@ -112,10 +112,10 @@ func (t *sumTable[K, R]) truncate(n int) {
 		zeroR R
 	)
 	for id := t.n - 1; id >= n; id-- {
-		if *t.sum(uint32(id)) != zeroK {
+		if *t.key(uint32(id)) != zeroK {
 			t.remove(uint32(id))
 		}
-		*t.sum(uint32(id)), *t.at(uint32(id)) = zeroK, zeroR
+		*t.key(uint32(id)), *t.at(uint32(id)) = zeroK, zeroR
 	}
 	t.n = n
 	keep := (n + sumChunk - 1) / sumChunk
@@ -126,7 +126,7 @@ func (t *sumTable[K, R]) truncate(n int) {
 func (t *sumTable[K, R]) home(k *K) int { return int((*k).home() & uint64(len(t.slots)-1)) }
 
 func (t *sumTable[K, R]) insert(id uint32) {
-	i := t.home(t.sum(id))
+	i := t.home(t.key(id))
 	for t.slots[i] != 0 {
 		i = (i + 1) & (len(t.slots) - 1)
 	}
@@ -142,7 +142,7 @@ func (t *sumTable[K, R]) rehash(n int) {
 	t.slots = make([]uint32, size)
 	var zero K
 	for id := range uint32(t.n) {
-		if *t.sum(id) != zero {
+		if *t.key(id) != zero {
 			t.insert(id)
 		}
 	}
@@ -152,12 +152,12 @@ func (t *sumTable[K, R]) rehash(n int) {
 // that probed past its slot (no tombstones).
 func (t *sumTable[K, R]) remove(id uint32) {
 	mask := len(t.slots) - 1
-	i := t.home(t.sum(id))
+	i := t.home(t.key(id))
 	for t.slots[i] != id+1 {
 		i = (i + 1) & mask
 	}
 	for j := (i + 1) & mask; t.slots[j] != 0; j = (j + 1) & mask {
-		h := t.home(t.sum(t.slots[j] - 1))
+		h := t.home(t.key(t.slots[j] - 1))
 		// The entry at j stays if its home lies cyclically in (i, j].
 		if i <= j && i < h && h <= j || i > j && (i < h || h <= j) {
 			continue
