@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -157,36 +156,20 @@ func naturalState(t *testing.T, conn *pgx.Conn) map[string][]string {
 // registry sees, without inodes and times.
 func storageState(t *testing.T, root string) []string {
 	t.Helper()
-	var out []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		st := fi.Sys().(*syscall.Stat_t)
-		rel, _ := filepath.Rel(root, p)
+	return walkState(t, root, func(p, rel string, fi fs.FileInfo, st *syscall.Stat_t) (string, error) {
 		line := fmt.Sprintf("%s %v %d:%d", filepath.ToSlash(rel), fi.Mode(), st.Uid, st.Gid)
 		if fi.Mode().IsRegular() {
 			line += fmt.Sprintf(" size=%d", fi.Size())
-			if d.Name() == "link" {
+			if fi.Name() == "link" {
 				b, err := os.ReadFile(p)
 				if err != nil {
-					return err
+					return "", err
 				}
 				line += fmt.Sprintf(" content=%q", b)
 			}
 		}
-		out = append(out, line)
-		return nil
+		return line, nil
 	})
-	if err != nil {
-		t.Fatalf("walking %s: %v", root, err)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func compareStates(t *testing.T, what string, want, got map[string][]string) {

@@ -94,6 +94,15 @@ func withDB(dsn, db string) string {
 // (version 180), as a fresh Harbor install has it.
 func harborDB(t *testing.T) string {
 	t.Helper()
+	return freshDB(t, "t_", templateDB)
+}
+
+// freshDB creates a database named prefix and random hex, a copy of
+// template (none: empty) on the test PostgreSQL, dropped when the test
+// ends, and returns its DSN. It skips the test when there is no
+// PostgreSQL to start.
+func freshDB(t *testing.T, prefix, template string) string {
+	t.Helper()
 	pgServer.once.Do(startPG)
 	if pgServer.skip != "" {
 		t.Skip(pgServer.skip)
@@ -104,13 +113,17 @@ func harborDB(t *testing.T) string {
 	ctx := context.Background()
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	name := "t_" + hex.EncodeToString(b)
-	conn, err := pgx.Connect(ctx, pgServer.adminDSN)
+	name := pgx.Identifier{prefix + hex.EncodeToString(b)}.Sanitize()
+	create := "CREATE DATABASE " + name
+	if template != "" {
+		create += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
+	}
+	admin, err := pgx.Connect(ctx, pgServer.adminDSN)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+templateDB); err != nil {
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, create); err != nil {
 		t.Fatalf("creating test database: %v", err)
 	}
 	t.Cleanup(func() {
@@ -120,7 +133,7 @@ func harborDB(t *testing.T) string {
 			c.Close(ctx)
 		}
 	})
-	return withDB(pgServer.adminDSN, name)
+	return withDB(pgServer.adminDSN, prefix+hex.EncodeToString(b))
 }
 
 func connect(t *testing.T, dsn string) *pgx.Conn {
@@ -215,6 +228,15 @@ func copyTree(t *testing.T, src string) string {
 // inode and mtime: two equal states mean nothing was written.
 func treeState(t *testing.T, root string) []string {
 	t.Helper()
+	return walkState(t, root, func(_, rel string, fi fs.FileInfo, st *syscall.Stat_t) (string, error) {
+		return fmt.Sprintf("%s %v %d %d:%d ino=%d mtime=%d", rel, fi.Mode(), fi.Size(), st.Uid, st.Gid, st.Ino, fi.ModTime().UnixNano()), nil
+	})
+}
+
+// walkState walks root and returns, sorted, the line describe makes of
+// each path under it (p the path, rel relative to root).
+func walkState(t *testing.T, root string, describe func(p, rel string, fi fs.FileInfo, st *syscall.Stat_t) (string, error)) []string {
+	t.Helper()
 	var out []string
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -224,9 +246,12 @@ func treeState(t *testing.T, root string) []string {
 		if err != nil {
 			return err
 		}
-		st := fi.Sys().(*syscall.Stat_t)
 		rel, _ := filepath.Rel(root, p)
-		out = append(out, fmt.Sprintf("%s %v %d %d:%d ino=%d mtime=%d", rel, fi.Mode(), fi.Size(), st.Uid, st.Gid, st.Ino, fi.ModTime().UnixNano()))
+		line, err := describe(p, rel, fi, fi.Sys().(*syscall.Stat_t))
+		if err != nil {
+			return err
+		}
+		out = append(out, line)
 		return nil
 	})
 	if err != nil {

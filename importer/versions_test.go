@@ -2,8 +2,6 @@ package importer_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"reflect"
 	"strings"
@@ -19,30 +17,8 @@ import (
 // version v, as a fresh install of that release has it.
 func harborDBVersion(t *testing.T, v int) string {
 	t.Helper()
-	pgServer.once.Do(startPG)
-	if pgServer.skip != "" {
-		t.Skip(pgServer.skip)
-	}
-	if pgServer.err != nil {
-		t.Fatalf("starting PostgreSQL: %v", pgServer.err)
-	}
+	dsn := freshDB(t, fmt.Sprintf("v%d_", v), "")
 	ctx := context.Background()
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	name := fmt.Sprintf("v%d_%s", v, hex.EncodeToString(b))
-	admin := connect(t, pgServer.adminDSN)
-	_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(ctx, pgServer.adminDSN)
-		if err == nil {
-			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-			c.Close(ctx)
-		}
-	})
-	dsn := withDB(pgServer.adminDSN, name)
 	conn := connect(t, dsn)
 	if err := harborschema.Apply(ctx, conn, v); err != nil {
 		t.Fatalf("applying Harbor schema %d: %v", v, err)
