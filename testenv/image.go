@@ -10,7 +10,6 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -33,32 +32,12 @@ const (
 	formatOCI
 )
 
-func (f format) manifest() types.MediaType {
+// types returns the format's media types.
+func (f format) types() rawimage.MediaTypes {
 	if f == formatDocker {
-		return types.DockerManifestSchema2
+		return rawimage.Docker
 	}
-	return types.OCIManifestSchema1
-}
-
-func (f format) index() types.MediaType {
-	if f == formatDocker {
-		return types.DockerManifestList
-	}
-	return types.OCIImageIndex
-}
-
-func (f format) config() types.MediaType {
-	if f == formatDocker {
-		return types.DockerConfigJSON
-	}
-	return types.OCIConfigJSON
-}
-
-func (f format) layer() types.MediaType {
-	if f == formatDocker {
-		return types.DockerLayer
-	}
-	return types.OCILayer
+	return rawimage.OCI
 }
 
 // layerContent is a gzip'd tar and the digest of the tar (the diff ID).
@@ -147,13 +126,13 @@ func (s imageSpec) build() (*rawimage.Image, error) {
 		RootFS:  rawimage.RootFS{Type: "layers"},
 		Variant: s.variant,
 	}
-	man := ocispec.Manifest{MediaType: string(s.format.manifest())}
+	man := ocispec.Manifest{MediaType: string(s.format.types().Manifest)}
 	man.SchemaVersion = 2
 	layers := make([]*rawimage.Blob, 0, len(s.layers))
 	for i, l := range s.layers {
 		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, l.diffID)
 		cfg.History = append(cfg.History, rawimage.History{Created: created, CreatedBy: fmt.Sprintf("/bin/sh -c #(nop) ADD layer %d", i)})
-		b := rawimage.NewBlob(l.gz, s.format.layer())
+		b := rawimage.NewBlob(l.gz, s.format.types().Layer)
 		layers = append(layers, b)
 		man.Layers = append(man.Layers, ociDescriptor(b.Descriptor()))
 	}
@@ -161,13 +140,13 @@ func (s imageSpec) build() (*rawimage.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	cb := rawimage.NewBlob(config, s.format.config())
+	cb := rawimage.NewBlob(config, s.format.types().Config)
 	man.Config = ociDescriptor(cb.Descriptor())
 	manifest, err := json.Marshal(man)
 	if err != nil {
 		return nil, err
 	}
-	return rawimage.NewImage(s.format.manifest(), manifest, cb, layers...), nil
+	return rawimage.NewImage(s.format.types().Manifest, manifest, cb, layers...), nil
 }
 
 // child is an image of an index with its platform.
@@ -178,7 +157,7 @@ type child struct {
 
 // buildIndex returns an index (OCI) or manifest list (Docker) of children.
 func buildIndex(f format, children []child) (*rawimage.Index, error) {
-	man := ocispec.Index{MediaType: string(f.index())}
+	man := ocispec.Index{MediaType: string(f.types().Index)}
 	man.SchemaVersion = 2
 	imgs := make([]*rawimage.Image, 0, len(children))
 	for _, c := range children {
@@ -192,7 +171,7 @@ func buildIndex(f format, children []child) (*rawimage.Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	return rawimage.NewIndex(f.index(), manifest, imgs...), nil
+	return rawimage.NewIndex(f.types().Index, manifest, imgs...), nil
 }
 
 // ociDescriptor returns d as an OCI descriptor, which marshals its fields in

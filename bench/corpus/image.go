@@ -74,32 +74,12 @@ func sanitize(key string) string {
 	return string(b)
 }
 
-func (f format) manifestType() types.MediaType {
+// types returns the format's media types.
+func (f format) types() rawimage.MediaTypes {
 	if f == formatOCI {
-		return types.OCIManifestSchema1
+		return rawimage.OCI
 	}
-	return types.DockerManifestSchema2
-}
-
-func (f format) indexType() types.MediaType {
-	if f == formatOCI {
-		return types.OCIImageIndex
-	}
-	return types.DockerManifestList
-}
-
-func (f format) configType() types.MediaType {
-	if f == formatOCI {
-		return types.OCIConfigJSON
-	}
-	return types.DockerConfigJSON
-}
-
-func (f format) layerType() types.MediaType {
-	if f == formatOCI {
-		return types.OCILayer
-	}
-	return types.DockerLayer
+	return rawimage.Docker
 }
 
 type descJSON struct {
@@ -142,12 +122,12 @@ func buildImage(f format, arch, label string, created time.Time, layers []imageL
 			Labels: map[string]string{"org.opencontainers.image.title": label}},
 		RootFS: rawimage.RootFS{Type: "layers"},
 	}
-	man := manifestJSON{SchemaVersion: 2, MediaType: string(f.manifestType())}
+	man := manifestJSON{SchemaVersion: 2, MediaType: string(f.types().Manifest)}
 	blobs := make([]*rawimage.Blob, 0, len(layers))
 	for n, l := range layers {
 		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, l.diffID)
 		cfg.History = append(cfg.History, rawimage.History{Created: created.Format(time.RFC3339), CreatedBy: fmt.Sprintf("COPY layer %d /app", n)})
-		b := l.blob.WithMediaType(f.layerType())
+		b := l.blob.WithMediaType(f.types().Layer)
 		man.Layers = append(man.Layers, descFor(b.Descriptor()))
 		blobs = append(blobs, b)
 	}
@@ -155,13 +135,13 @@ func buildImage(f format, arch, label string, created time.Time, layers []imageL
 	if err != nil {
 		return nil, err
 	}
-	cb := rawimage.NewBlob(config, f.configType())
+	cb := rawimage.NewBlob(config, f.types().Config)
 	man.Config = descFor(cb.Descriptor())
 	manifest, err := json.Marshal(man)
 	if err != nil {
 		return nil, err
 	}
-	img := rawimage.NewImage(f.manifestType(), manifest, cb, blobs...)
+	img := rawimage.NewImage(f.types().Manifest, manifest, cb, blobs...)
 	for _, l := range layers {
 		if l.from != nil {
 			img.MountFrom(l.blob.Descriptor().Digest, l.from)
@@ -171,7 +151,7 @@ func buildImage(f format, arch, label string, created time.Time, layers []imageL
 }
 
 func buildIndex(f format, children []*rawimage.Image, arches []string) (*rawimage.Index, error) {
-	man := indexJSON{SchemaVersion: 2, MediaType: string(f.indexType())}
+	man := indexJSON{SchemaVersion: 2, MediaType: string(f.types().Index)}
 	for i, c := range children {
 		d := descFor(c.Descriptor())
 		d.Platform = &platformJSON{Architecture: arches[i], OS: "linux"}
@@ -181,7 +161,7 @@ func buildIndex(f format, children []*rawimage.Image, arches []string) (*rawimag
 	if err != nil {
 		return nil, err
 	}
-	return rawimage.NewIndex(f.indexType(), manifest, children...), nil
+	return rawimage.NewIndex(f.types().Index, manifest, children...), nil
 }
 
 // descFor returns d as the descriptor a manifest or index lists.

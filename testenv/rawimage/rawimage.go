@@ -14,6 +14,19 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
+// MediaTypes are one image format's media types: of its manifest, its
+// index, its config and its layers.
+type MediaTypes struct {
+	Manifest, Index, Config, Layer types.MediaType
+}
+
+var (
+	// Docker is Docker's image manifest v2, schema 2, and its manifest list.
+	Docker = MediaTypes{types.DockerManifestSchema2, types.DockerManifestList, types.DockerConfigJSON, types.DockerLayer}
+	// OCI is the OCI image manifest and image index.
+	OCI = MediaTypes{types.OCIManifestSchema1, types.OCIImageIndex, types.OCIConfigJSON, types.OCILayer}
+)
+
 // Blob is exact bytes with a media type and their sha256 digest: a layer or
 // config of an Image. As a partial.CompressedLayer its bytes are uploaded as
 // they are.
