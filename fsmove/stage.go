@@ -116,6 +116,7 @@ func (p *Placer) StageFile(ctx context.Context, d digest.Digest, size int64, src
 				if err := copyVerified(ctx, nil, &fdReader{fd: fd}, d, size); err != nil {
 					return p.finish(s, pe("verifying", err))
 				}
+				dropPages(fd)
 			}
 			// The staged file is src's inode: owning and moding it here
 			// (through the open fd) is what Commit would otherwise do.
@@ -143,9 +144,18 @@ func (p *Placer) StageFile(ctx context.Context, d digest.Digest, size int64, src
 	}); err != nil {
 		return nil, pe("copying", err)
 	}
+	dropPages(fd)
 	p.log.Debug("staged blob", "digest", d, "how", s.How, "src", src, "bytes", size)
 	return s, nil
 }
+
+// dropPages asks the kernel to drop the cached pages of fd, a source blob
+// read through once (hashed, or copied): an import reads each blob once,
+// and keeping gigabytes of them cached would push out what the host keeps
+// hot (Harbor's database, its often-pulled blobs). The archive's pages are
+// dropped the same way (importer's dropCache). Pages still dirty stay; a
+// failure only means nothing is dropped.
+func dropPages(fd int) { _ = unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED) }
 
 // StageReader stages the blob d from r (e.g. a tar entry), hashing and
 // counting while copying through a pooled 1 MiB buffer. It reads at most

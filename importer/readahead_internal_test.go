@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"testing/iotest"
-	"unsafe"
 
+	"github.com/harbor-import/harbor-import/internal/pagecache"
 	"golang.org/x/sys/unix"
 )
 
@@ -79,12 +79,8 @@ func TestAheadReader(t *testing.T) {
 // a file read from an offset keeps the pages before it.
 func TestAheadReaderDropsCache(t *testing.T) {
 	dir := t.TempDir()
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	if st.Type == unix.TMPFS_MAGIC {
-		t.Skipf("%s is on tmpfs, whose pages are its storage", dir)
+	if why := pagecache.Droppable(dir); why != "" {
+		t.Skip(why)
 	}
 	const size = 4*dropBehind + 12345
 	p := filepath.Join(dir, "archive")
@@ -101,30 +97,13 @@ func TestAheadReaderDropsCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	resident := func() []bool {
-		m, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ, unix.MAP_SHARED)
+		in, err := pagecache.Resident(f, size)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer unix.Munmap(m)
-		page := os.Getpagesize()
-		vec := make([]byte, (size+page-1)/page)
-		if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
-			t.Fatal(e)
-		}
-		in := make([]bool, len(vec))
-		for i, v := range vec {
-			in[i] = v&1 != 0
-		}
 		return in
 	}
-	count := func(in []bool) (n int) {
-		for _, v := range in {
-			if v {
-				n++
-			}
-		}
-		return n
-	}
+	count := pagecache.Count
 	page := os.Getpagesize()
 	if n := count(resident()); n < size/page/2 {
 		t.Skipf("only %d of %d pages of a file just written are cached: cannot tell", n, size/page)
