@@ -113,7 +113,8 @@ func freshDB(t *testing.T, prefix, template string) string {
 	ctx := context.Background()
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	name := pgx.Identifier{prefix + hex.EncodeToString(b)}.Sanitize()
+	db := prefix + hex.EncodeToString(b)
+	name := pgx.Identifier{db}.Sanitize()
 	create := "CREATE DATABASE " + name
 	if template != "" {
 		create += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
@@ -133,7 +134,7 @@ func freshDB(t *testing.T, prefix, template string) string {
 			c.Close(ctx)
 		}
 	})
-	return withDB(pgServer.adminDSN, prefix+hex.EncodeToString(b))
+	return withDB(pgServer.adminDSN, db)
 }
 
 func connect(t *testing.T, dsn string) *pgx.Conn {
