@@ -33,9 +33,9 @@ func startLinkStager(ctx context.Context, placer *fsmove.Placer, p *plan, queue 
 	})}
 }
 
-// add hands the plan's links p.links[first:first+len(links)] to the
+// stage hands the plan's links p.links[first:first+len(links)] to the
 // workers. Once the staging has stopped, it returns why.
-func (s *linkStager) add(first int, links []planLink) error {
+func (s *linkStager) stage(first int, links []planLink) error {
 	for i, l := range links {
 		rel, target, err := s.p.rel(l)
 		if err != nil {

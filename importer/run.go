@@ -263,7 +263,7 @@ func run(ctx context.Context, opts Options, committed *bool) (_ *Report, runErr 
 		// deferred above: it runs after stop).
 		links = startLinkStager(ctx, placer, p, linkQueue)
 		defer links.stop()
-		pl.linksPlanned = links.add
+		pl.linksPlanned = links.stage
 	}
 	err = pl.build(ctx, inv)
 	stopPrefetch()
@@ -490,7 +490,7 @@ func placeFiles(ctx context.Context, opts *Options, src source, placer *fsmove.P
 	if links == nil {
 		links = startLinkStager(ctx, placer, p, stageWorkers)
 		defer links.stop()
-		if err := links.add(0, p.links); err != nil {
+		if err := links.stage(0, p.links); err != nil {
 			return fail(err)
 		}
 	}
