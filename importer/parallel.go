@@ -52,10 +52,7 @@ func startWorkers[T any](ctx context.Context, queue int, do func(ctx context.Con
 		close(w.jobs)
 		w.wg.Wait()
 		defer w.cancel()
-		if err := w.fail.get(); err != nil {
-			return err
-		}
-		return w.ctx.Err()
+		return w.stopped()
 	})
 	for range stageWorkers {
 		w.wg.Go(func() {
@@ -86,6 +83,15 @@ func (w *workers[T]) add(at uint64, v T) bool {
 	case <-w.ctx.Done():
 		return false
 	}
+}
+
+// stopped is why the work stopped: the failure kept, else the context's
+// error (nil while it runs).
+func (w *workers[T]) stopped() error {
+	if err := w.fail.get(); err != nil {
+		return err
+	}
+	return w.ctx.Err()
 }
 
 // wait waits for the jobs handed out and returns the failure kept, else

@@ -444,16 +444,10 @@ const tarStageMax = 1 << 20
 // the scan runs ahead. The zero (nil) *tarStager is a dry run's: nothing
 // pending, nothing failed.
 type tarStager struct {
-	placer  *fsmove.Placer
+	w       *workers[tarJob]
 	archive string
-	ctx     context.Context
-	cancel  context.CancelFunc
-	jobs    chan tarJob
 	free    chan *[]byte
 	made    int
-	wg      sync.WaitGroup
-	fail    firstFailure
-	done    bool
 
 	mu sync.Mutex
 	// inflight holds the sums of the blobs handed out and not yet staged,
@@ -471,28 +465,25 @@ type tarJob struct {
 }
 
 func newTarStager(ctx context.Context, p *fsmove.Placer, archive string) *tarStager {
-	st := &tarStager{placer: p, archive: archive, jobs: make(chan tarJob), free: make(chan *[]byte, stageWorkers+2), inflight: map[[32]byte]struct{}{}}
-	st.ctx, st.cancel = context.WithCancel(ctx)
-	for range stageWorkers {
-		st.wg.Go(st.work)
-	}
+	st := &tarStager{archive: archive, free: make(chan *[]byte, stageWorkers+2), inflight: map[[32]byte]struct{}{}}
+	// No queue: a blob waits in its buffer until a worker takes it.
+	st.w = startWorkers(ctx, 0, func(ctx context.Context, j tarJob) error {
+		defer st.done(j)
+		if _, err := p.StageBytes(ctx, j.d, (*j.buf)[:j.n]); err != nil {
+			return tarStageErr(archive, j.name, err, false)
+		}
+		return nil
+	})
 	return st
 }
 
-func (st *tarStager) work() {
-	for j := range st.jobs {
-		if st.ctx.Err() == nil {
-			_, err := st.placer.StageBytes(st.ctx, j.d, (*j.buf)[:j.n])
-			if err != nil {
-				st.fail.record(uint64(j.entry), tarStageErr(st.archive, j.name, err, false))
-				st.cancel()
-			}
-		}
-		st.mu.Lock()
-		delete(st.inflight, j.k)
-		st.mu.Unlock()
-		st.give(j.buf)
-	}
+// done forgets job j as in flight and frees its buffer. (A job dropped
+// because the work stopped keeps both: nothing asks for them again.)
+func (st *tarStager) done(j tarJob) {
+	st.mu.Lock()
+	delete(st.inflight, j.k)
+	st.mu.Unlock()
+	st.give(j.buf)
 }
 
 // take returns a free buffer, waiting for one when all are in use.
@@ -510,8 +501,8 @@ func (st *tarStager) take() (*[]byte, error) {
 	select {
 	case b := <-st.free:
 		return b, nil
-	case <-st.ctx.Done():
-		return nil, st.stopped()
+	case <-st.w.ctx.Done():
+		return nil, st.w.stopped()
 	}
 }
 
@@ -533,16 +524,11 @@ func (st *tarStager) stage(j tarJob, size int64, r io.Reader) error {
 	st.mu.Lock()
 	st.inflight[j.k] = struct{}{}
 	st.mu.Unlock()
-	select {
-	case st.jobs <- j:
-		return nil
-	case <-st.ctx.Done():
-		st.mu.Lock()
-		delete(st.inflight, j.k)
-		st.mu.Unlock()
-		st.give(buf)
-		return st.stopped()
+	if !st.w.add(uint64(j.entry), j) {
+		st.done(j)
+		return st.w.stopped()
 	}
+	return nil
 }
 
 // pending reports whether the blob of sum k is handed out, not yet staged.
@@ -561,38 +547,21 @@ func (st *tarStager) failed() error {
 	if st == nil {
 		return nil
 	}
-	return st.fail.get()
-}
-
-// stopped is the reason the stager stopped: a failure, or the caller's
-// context.
-func (st *tarStager) stopped() error {
-	if err := st.fail.get(); err != nil {
-		return err
-	}
-	return st.ctx.Err()
+	return st.w.fail.get()
 }
 
 // wait lets the goroutines stage what they were handed and returns the
-// first failure.
+// first failure (or why the work stopped).
 func (st *tarStager) wait() error {
 	if st == nil {
 		return nil
 	}
-	if !st.done {
-		st.done = true
-		close(st.jobs)
-		st.wg.Wait()
-	}
-	return st.fail.get()
+	return st.w.wait()
 }
 
 // stop ends the goroutines, abandoning what they were handed (the
 // placer's Close removes what they staged).
-func (st *tarStager) stop() {
-	st.cancel()
-	_ = st.wait()
-}
+func (st *tarStager) stop() { st.w.stop() }
 
 // blob returns what a dry run's scan learnt of blob d, nil if nothing.
 func (s *tarSource) blob(d digest.Digest) (*tarBlob, error) {
