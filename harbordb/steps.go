@@ -106,11 +106,12 @@ END $harbor_import$`},
 		// One global blob row per digest; status none, version 0 (harbor-facts §2.9).
 		{name: "blobs", counts: func(c *Counts) *int64 { return &c.Blobs }, sql: blobSQL(s)},
 		// Every blob each project uses, manifests included (harbor-facts §2.11).
+		// Rows already there are skipped as in blobSQL.
 		{name: "project blobs", counts: func(c *Counts) *int64 { return &c.ProjectBlobs }, sql: `INSERT INTO project_blob (project_id, blob_id, creation_time)
-SELECT p.project_id, b.id, now()
+SELECT DISTINCT ON (p.project_id, b.id) p.project_id, b.id, now()
 FROM harbor_import_project_blob s JOIN project p ON p.name = s.project JOIN blob b ON b.digest = s.digest
-ORDER BY p.project_id, b.id
-ON CONFLICT (project_id, blob_id) DO NOTHING`},
+WHERE NOT EXISTS (SELECT 1 FROM project_blob x WHERE x.project_id = p.project_id AND x.blob_id = b.id)
+ORDER BY p.project_id, b.id`},
 
 		// Artifacts in plan order: index children before their index (harbor-facts §2.7).
 		{name: "artifacts", counts: func(c *Counts) *int64 { return &c.Artifacts }, sql: artifactSQL(s)},
@@ -163,10 +164,16 @@ INSERT INTO harbor_import_new_tag (ord, tag_id)
 SELECT s.ord, ins.id FROM ins JOIN repository r ON r.repository_id = ins.repository_id
 JOIN harbor_import_tag s ON s.repository = r.name AND s.name = ins.name`},
 
-		// (manifest, each reference) plus (manifest, manifest) (harbor-facts §2.10).
+		// (manifest, each reference) plus (manifest, manifest) (harbor-facts §2.10);
+		// rows already there are skipped as in blobSQL. In the unique
+		// key's order, not the plan's: the rows' ids then follow the digests
+		// (nothing reads their order; a push's have gaps anyway, §2), and the
+		// key's index grows at its end instead of at random pages.
 		{name: "artifact blobs", counts: func(c *Counts) *int64 { return &c.ArtifactBlobs }, sql: `INSERT INTO artifact_blob (digest_af, digest_blob, creation_time)
-SELECT digest_af, digest_blob, now() FROM harbor_import_artifact_blob ORDER BY ord
-ON CONFLICT (digest_af, digest_blob) DO NOTHING`},
+SELECT DISTINCT ON (s.digest_af, s.digest_blob) s.digest_af, s.digest_blob, now()
+FROM harbor_import_artifact_blob s
+WHERE NOT EXISTS (SELECT 1 FROM artifact_blob x WHERE x.digest_af = s.digest_af AND x.digest_blob = s.digest_blob)
+ORDER BY s.digest_af, s.digest_blob`},
 	}
 	out = append(out, accessorySteps(s)...)
 	out = append(out, []step{
@@ -286,9 +293,17 @@ func blobSQL(s Schema) string {
 	if s.has("blob.version") {
 		cols, vals = cols+", version", vals+", 0"
 	}
+	// Rows already there are skipped by NOT EXISTS and DISTINCT ON rather than
+	// by ON CONFLICT DO NOTHING: the same rows land, in a quarter less time at
+	// 50,000 tags (no speculative insertion; bench/HISTORY.md). A row another
+	// session commits meanwhile (Harbor serving a push during the import)
+	// makes the statement fail on the unique key, which rolls the import
+	// back, instead of being skipped; a maintenance window has no such push.
 	return `INSERT INTO blob (digest, content_type, size, creation_time` + cols + `)
-SELECT digest, content_type, size, now()` + vals + ` FROM harbor_import_blob ORDER BY digest
-ON CONFLICT (digest) DO NOTHING`
+SELECT DISTINCT ON (s.digest) s.digest, s.content_type, s.size, now()` + vals + `
+FROM harbor_import_blob s
+WHERE NOT EXISTS (SELECT 1 FROM blob b WHERE b.digest = s.digest)
+ORDER BY s.digest`
 }
 
 // opt returns text when schema s has column, else otherwise (or "").
