@@ -25,9 +25,7 @@ func TestInspectFindsEveryChunk(t *testing.T) {
 		}
 		for _, i := range ids {
 			d := digest(i)
-			b.Artifacts = append(b.Artifacts, harbordb.Artifact{Repository: repo, Digest: d, Type: "IMAGE",
-				MediaType: "application/vnd.oci.image.config.v1+json", ManifestMediaType: "application/vnd.oci.image.manifest.v1+json",
-				ArtifactType: "application/vnd.oci.image.config.v1+json", Size: 100})
+			b.Artifacts = append(b.Artifacts, ociImage(repo, d, 100))
 			b.Tags = append(b.Tags, harbordb.Tag{Repository: repo, Name: fmt.Sprintf("t%d", i), Digest: d})
 			b.Blobs = append(b.Blobs, harbordb.Blob{Digest: d, ContentType: "application/vnd.oci.image.manifest.v1+json", Size: 100})
 			b.ArtifactBlobs = append(b.ArtifactBlobs, harbordb.ArtifactBlob{ArtifactDigest: d, BlobDigest: d})
@@ -36,14 +34,7 @@ func TestInspectFindsEveryChunk(t *testing.T) {
 		return b
 	}
 	stored := []int{0, 8191, 8192, 12345, n - 1}
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := harbordb.Load(ctx, tx, harbordb.SchemaFor(180), batch(stored...), nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(ctx); err != nil {
+	if _, err := load(ctx, conn, harbordb.SchemaFor(180), batch(stored...)); err != nil {
 		t.Fatal(err)
 	}
 

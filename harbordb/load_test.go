@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/harbor-import/harbor-import/harbordb"
-	"github.com/jackc/pgx/v5"
 )
 
 // TestLoadWritesEachRowOnce: the blob, project_blob and artifact_blob steps
@@ -21,18 +20,10 @@ func TestLoadWritesEachRowOnce(t *testing.T) {
 		manifest = "application/vnd.oci.image.manifest.v1+json"
 		layer    = "application/vnd.oci.image.layer.v1.tar+gzip"
 	)
-	image := func(repo, d string, size int64) harbordb.Artifact {
-		return harbordb.Artifact{Repository: repo, Digest: d, Type: "IMAGE", MediaType: "application/vnd.oci.image.config.v1+json",
-			ManifestMediaType: manifest, ArtifactType: "application/vnd.oci.image.config.v1+json", Size: size}
-	}
 	m1, m2, l1, l2 := dig("1"), dig("2"), dig("a"), dig("b")
-	load := func(b *harbordb.Batch) harbordb.Counts {
+	loaded := func(b *harbordb.Batch) harbordb.Counts {
 		t.Helper()
-		var c harbordb.Counts
-		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) (err error) {
-			c, err = harbordb.Load(ctx, tx, harbordb.SchemaFor(180), b, nil)
-			return err
-		})
+		c, err := load(ctx, conn, harbordb.SchemaFor(180), b)
 		if err != nil {
 			t.Fatalf("Load: %v", err)
 		}
@@ -51,13 +42,13 @@ func TestLoadWritesEachRowOnce(t *testing.T) {
 	first := &harbordb.Batch{
 		Projects:      []harbordb.Project{{Name: "library"}},
 		Repositories:  []harbordb.Repository{{Name: "library/a", Project: "library"}},
-		Artifacts:     []harbordb.Artifact{image("library/a", m1, 300)},
+		Artifacts:     []harbordb.Artifact{ociImage("library/a", m1, 300)},
 		Tags:          []harbordb.Tag{{Repository: "library/a", Name: "v1", Digest: m1}},
 		Blobs:         []harbordb.Blob{{Digest: m1, ContentType: manifest, Size: 100}, {Digest: l1, ContentType: layer, Size: 200}, {Digest: l1, ContentType: layer, Size: 200}},
 		ArtifactBlobs: []harbordb.ArtifactBlob{{ArtifactDigest: m1, BlobDigest: l1}, {ArtifactDigest: m1, BlobDigest: l1}, {ArtifactDigest: m1, BlobDigest: m1}, {ArtifactDigest: m1, BlobDigest: m1}},
 		ProjectBlobs:  []harbordb.ProjectBlob{{Project: "library", BlobDigest: l1}, {Project: "library", BlobDigest: m1}, {Project: "library", BlobDigest: l1}},
 	}
-	c := load(first)
+	c := loaded(first)
 	if c.Blobs != 2 || c.ArtifactBlobs != 2 || c.ProjectBlobs != 2 {
 		t.Errorf("first load counted blobs %d, artifact_blobs %d, project_blobs %d; want 2, 2, 2", c.Blobs, c.ArtifactBlobs, c.ProjectBlobs)
 	}
@@ -66,13 +57,13 @@ func TestLoadWritesEachRowOnce(t *testing.T) {
 	second := &harbordb.Batch{
 		Projects:      []harbordb.Project{{Name: "library"}},
 		Repositories:  []harbordb.Repository{{Name: "library/b", Project: "library"}},
-		Artifacts:     []harbordb.Artifact{image("library/b", m2, 450)},
+		Artifacts:     []harbordb.Artifact{ociImage("library/b", m2, 450)},
 		Tags:          []harbordb.Tag{{Repository: "library/b", Name: "v1", Digest: m2}},
 		Blobs:         []harbordb.Blob{{Digest: m2, ContentType: manifest, Size: 150}, {Digest: l1, ContentType: layer, Size: 200}, {Digest: l2, ContentType: layer, Size: 100}, {Digest: m1, ContentType: manifest, Size: 100}},
 		ArtifactBlobs: []harbordb.ArtifactBlob{{ArtifactDigest: m2, BlobDigest: l1}, {ArtifactDigest: m2, BlobDigest: l2}, {ArtifactDigest: m2, BlobDigest: m2}, {ArtifactDigest: m1, BlobDigest: l1}},
 		ProjectBlobs:  []harbordb.ProjectBlob{{Project: "library", BlobDigest: l1}, {Project: "library", BlobDigest: l2}, {Project: "library", BlobDigest: m2}},
 	}
-	c = load(second)
+	c = loaded(second)
 	if c.Blobs != 2 || c.ArtifactBlobs != 3 || c.ProjectBlobs != 2 {
 		t.Errorf("second load counted blobs %d, artifact_blobs %d, project_blobs %d; want 2, 3, 2", c.Blobs, c.ArtifactBlobs, c.ProjectBlobs)
 	}
@@ -90,7 +81,7 @@ func TestLoadWritesEachRowOnce(t *testing.T) {
 		t.Errorf("library's quota usage is %d, want 550", used)
 	}
 	// Loading the second batch again writes no blob row of any kind.
-	if c = load(second); c.Blobs != 0 || c.ArtifactBlobs != 0 || c.ProjectBlobs != 0 {
+	if c = loaded(second); c.Blobs != 0 || c.ArtifactBlobs != 0 || c.ProjectBlobs != 0 {
 		t.Errorf("loading again counted blobs %d, artifact_blobs %d, project_blobs %d; want none", c.Blobs, c.ArtifactBlobs, c.ProjectBlobs)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/harbor-import/harbor-import/harbordb"
 	"github.com/harbor-import/harbor-import/testenv"
 	"github.com/harbor-import/harbor-import/testenv/harborschema"
 	"github.com/jackc/pgx/v5"
@@ -145,4 +146,22 @@ func (s *pgServer) psql(tb testing.TB, dsn string, script []byte) (string, error
 	}
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// load runs harbordb.Load on conn in a transaction of its own, committed
+// when Load succeeds.
+func load(ctx context.Context, conn *pgx.Conn, s harbordb.Schema, rows harbordb.Rows) (harbordb.Counts, error) {
+	var c harbordb.Counts
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		var err error
+		c, err = harbordb.Load(ctx, tx, s, rows, nil)
+		return err
+	})
+	return c, err
+}
+
+// ociImage is the artifact row of an OCI image manifest d in repo.
+func ociImage(repo, d string, size int64) harbordb.Artifact {
+	return harbordb.Artifact{Repository: repo, Digest: d, Type: "IMAGE", MediaType: "application/vnd.oci.image.config.v1+json",
+		ManifestMediaType: "application/vnd.oci.image.manifest.v1+json", ArtifactType: "application/vnd.oci.image.config.v1+json", Size: size}
 }

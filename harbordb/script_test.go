@@ -208,10 +208,7 @@ func TestHostileLiterals(t *testing.T) {
 	t.Run("load", func(t *testing.T) {
 		dsn := srv.harborDB(t)
 		conn := connect(t, dsn)
-		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			_, err := harbordb.Load(ctx, tx, schema, b, nil)
-			return err
-		})
+		_, err := load(ctx, conn, schema, b)
 		if err != nil {
 			t.Fatalf("Load: %v", err)
 		}
@@ -222,10 +219,7 @@ func TestHostileLiterals(t *testing.T) {
 		dsn := srv.harborDB(t)
 		conn := connect(t, dsn)
 		sp := spoolOf(t, b, 5)
-		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			_, err := harbordb.Load(ctx, tx, schema, sp, nil)
-			return err
-		})
+		_, err := load(ctx, conn, schema, sp)
 		if err != nil {
 			t.Fatalf("Load: %v", err)
 		}
@@ -237,10 +231,7 @@ func TestHostileLiterals(t *testing.T) {
 		conn := connect(t, dsn)
 		before := dumpAll(t, conn)
 		for name, nb := range nulBatches() {
-			err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-				_, err := harbordb.Load(ctx, tx, schema, nb, nil)
-				return err
-			})
+			_, err := load(ctx, conn, schema, nb)
 			if !errors.Is(err, harbordb.ErrInvalidValue) {
 				t.Errorf("%s: Load returned %v, want ErrInvalidValue", name, err)
 			}
@@ -420,10 +411,9 @@ func TestLoadRefusesQuotaInTheTransaction(t *testing.T) {
 	}
 	d := "sha256:" + strings.Repeat("b", 64)
 	b := &harbordb.Batch{
-		Projects:     []harbordb.Project{{Name: "library"}},
-		Repositories: []harbordb.Repository{{Name: "library/q", Project: "library"}},
-		Artifacts: []harbordb.Artifact{{Repository: "library/q", Digest: d, Type: "IMAGE", MediaType: "application/vnd.oci.image.config.v1+json",
-			ManifestMediaType: "application/vnd.oci.image.manifest.v1+json", ArtifactType: "application/vnd.oci.image.config.v1+json", Size: 500}},
+		Projects:      []harbordb.Project{{Name: "library"}},
+		Repositories:  []harbordb.Repository{{Name: "library/q", Project: "library"}},
+		Artifacts:     []harbordb.Artifact{ociImage("library/q", d, 500)},
 		Tags:          []harbordb.Tag{{Repository: "library/q", Name: "v1", Digest: d}},
 		Blobs:         []harbordb.Blob{{Digest: d, ContentType: "application/vnd.oci.image.manifest.v1+json", Size: 500}},
 		ArtifactBlobs: []harbordb.ArtifactBlob{{ArtifactDigest: d, BlobDigest: d}},
