@@ -1,9 +1,13 @@
 package fsmove_test
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/opencontainers/go-digest"
 
 	"github.com/harbor-import/harbor-import/fsmove"
 	"github.com/harbor-import/harbor-import/internal/pagecache"
@@ -53,5 +57,65 @@ func TestStageFileDropsSourcePages(t *testing.T) {
 				t.Errorf("%d of the source's %d pages stay cached after staging; want none", n, len(in))
 			}
 		})
+	}
+}
+
+// TestWrittenBlobsLeavePageCache: the pages of blobs the Placer writes
+// (streamed, here) leave the page cache once on disk: the oldest while
+// later ones are still written, the rest at Commit. Blobs under 64 KiB
+// (manifests, configs, read again by the import's check) are not dropped
+// before Commit.
+func TestWrittenBlobsLeavePageCache(t *testing.T) {
+	dir := t.TempDir()
+	if why := pagecache.Droppable(dir); why != "" {
+		t.Skip(why)
+	}
+	p := newPlacerAt(t, dir, fsmove.Auto)
+	const n, size = 80, 256 << 10 // more files than wait to be dropped
+	var ds []digest.Digest
+	for i := range n {
+		data, d := blob(100+i, size)
+		if _, err := p.StageReader(t.Context(), d, size, bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, d)
+	}
+	small, smallD := blob(99, 1000)
+	if _, err := p.StageReader(t.Context(), smallD, int64(len(small)), bytes.NewReader(small)); err != nil {
+		t.Fatal(err)
+	}
+	resident := func(path string, size int) int {
+		t.Helper()
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		in, err := pagecache.Resident(f, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pagecache.Count(in)
+	}
+	staged := map[string]string{} // digest hex -> staged path
+	for _, rel := range stagedFiles(t, p) {
+		staged[filepath.Base(filepath.Dir(rel))] = filepath.Join(p.StagingDir(), rel)
+	}
+	if k := resident(staged[ds[0].Encoded()], size); k > 0 {
+		t.Errorf("before Commit, %d pages of the first of %d written blobs are cached; want none", k, n)
+	}
+	if k := resident(staged[ds[n-1].Encoded()], size); k == 0 {
+		t.Logf("the last blob written is not cached before Commit (the kernel dropped it)")
+	}
+	if k := resident(staged[smallD.Encoded()], len(small)); k == 0 {
+		t.Errorf("a %d-byte blob was dropped from the page cache before Commit", len(small))
+	}
+	if _, err := p.Commit(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range ds {
+		if k := resident(blobPath(t, p, d), size); k > 0 {
+			t.Errorf("after Commit, %d pages of written blob %d (%s) are cached; want none", k, i, d)
+		}
 	}
 }

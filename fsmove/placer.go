@@ -141,6 +141,8 @@ type Placer struct {
 	files  inodeSet
 	placed []placed // what Commit created, in order, for Rollback
 	closed bool
+
+	behind writeBehind // written blobs whose pages go once on disk
 }
 
 type resolved struct {
@@ -269,6 +271,7 @@ func (p *Placer) Close() error {
 	trees := p.trees
 	p.trees = nil
 	p.mu.Unlock()
+	defer p.behind.drain(false)
 	p.v2fdMu.Lock()
 	if p.v2fd >= 0 {
 		unix.Close(p.v2fd)

@@ -424,6 +424,10 @@ func (p *Placer) writeStaged(s *Staged, fill func(fd int) error) error {
 		// Commit's syncfs then finds little left to write. Only a hint
 		// (its error is ignored); syncfs is what makes the data durable.
 		_ = unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+		// Once written back, its pages leave the cache (writeBehind).
+		if dup, derr := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0); derr == nil {
+			p.behind.add(dup, st.Size)
+		}
 	}
 	if cerr := unix.Close(fd); err == nil {
 		err = cerr
