@@ -6,11 +6,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Limits of the files whose pages wait in writeBehind: past either, the
-// oldest file's writeback is waited for and its pages dropped.
+// Limits of the written files whose pages wait in writeBehind to be
+// dropped: past either, a writer waits for the oldest to go.
 const (
-	behindFiles = 64
-	behindBytes = 64 << 20
+	behindFiles = 512       // descriptors held
+	behindBytes = 256 << 20 // their bytes
 )
 
 // writeBehind drops the pages of staged files the Placer wrote (streamed
@@ -18,55 +18,92 @@ const (
 // writes each such blob once and reads it no more; cached, a 50,000-tag
 // tarball's 10 GB of blobs would push out what the host keeps hot
 // (Harbor's database, its often-pulled blobs), and every one of those
-// pages is memory the kernel must find first. Dropped a few files behind
-// the writer, the same few megabytes of pages serve the whole import
-// (bench/HISTORY.md, eleventh session: writing 6 GB took 16.2 s with the
-// pages kept and 2.6 s with them dropped, on the bench's virtual machine,
-// where memory not recently used costs a host page fault).
+// pages is memory the kernel must find first. Dropped behind the writers,
+// the same few hundred megabytes of pages serve the whole import
+// (bench/HISTORY.md, eleventh session: on the bench's virtual machine,
+// where memory not used for a while costs a fault in the host, writing
+// 6 GB took 16.2 s with the pages kept and 2.6 s with them dropped).
 //
 // A file waits here through a descriptor of its own (a dup of the
-// writer's): its data's writeback has been started (writeStaged), and
-// dropping waits for it to end, then posix_fadvise(DONTNEED). Nothing
-// here reports an error: durability and its errors belong to syncfs
-// (Commit); a page that cannot be dropped stays cached.
+// writer's) once its writeback has been started (writeStaged). One
+// goroutine, running while files wait, takes the oldest, waits for its
+// writeback to end, and drops its pages (posix_fadvise DONTNEED): the
+// writers wait for the disk only when behindBytes or behindFiles are
+// waiting. Nothing here reports an error: durability and its errors
+// belong to syncfs (Commit); a page that cannot be dropped stays cached.
 type writeBehind struct {
-	mu    sync.Mutex
-	fds   []int   // oldest first
-	sizes []int64 // of fds
-	bytes int64
+	mu      sync.Mutex
+	changed sync.Cond // on mu: a file went, or the goroutine stopped
+	fds     []int     // oldest first
+	sizes   []int64   // of fds
+	bytes   int64
+	running bool // the dropping goroutine
+}
+
+// init makes the zero writeBehind ready. Caller holds w.mu.
+func (w *writeBehind) init() {
+	if w.changed.L == nil {
+		w.changed.L = &w.mu
+	}
 }
 
 // add takes fd, a file of size bytes whose writeback has been started,
-// and drops the pages of the oldest files while more than the limits wait.
+// after waiting while the limits are reached.
 func (w *writeBehind) add(fd int, size int64) {
 	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.init()
+	for len(w.fds) > 0 && (len(w.fds) >= behindFiles || w.bytes+size > behindBytes) {
+		w.changed.Wait()
+	}
 	w.fds = append(w.fds, fd)
 	w.sizes = append(w.sizes, size)
 	w.bytes += size
-	n := 0
-	for len(w.fds)-n > 1 && (len(w.fds)-n > behindFiles || w.bytes > behindBytes) {
-		w.bytes -= w.sizes[n]
-		n++
-	}
-	old := append([]int(nil), w.fds[:n]...)
-	w.fds = append(w.fds[:0], w.fds[n:]...)
-	w.sizes = append(w.sizes[:0], w.sizes[n:]...)
-	w.mu.Unlock()
-	for _, fd := range old {
-		dropWritten(fd, true)
+	if !w.running {
+		w.running = true
+		go w.run()
 	}
 }
 
-// drain drops the pages of every waiting file and closes it. After a
-// syncfs their data is on disk and nothing is waited for; without one
-// (wait), each file's writeback is waited for first.
-func (w *writeBehind) drain(wait bool) {
+// run drops the waiting files' pages, oldest first, until none wait.
+func (w *writeBehind) run() {
 	w.mu.Lock()
-	fds := w.fds
-	w.fds, w.sizes, w.bytes = nil, nil, 0
-	w.mu.Unlock()
-	for _, fd := range fds {
-		dropWritten(fd, wait)
+	defer w.mu.Unlock()
+	for len(w.fds) > 0 {
+		fd := w.fds[0]
+		w.mu.Unlock()
+		dropWritten(fd, true)
+		w.mu.Lock()
+		w.bytes -= w.sizes[0] // drain leaves fds[0] to this goroutine
+		w.fds, w.sizes = w.fds[1:], w.sizes[1:]
+		w.changed.Broadcast()
+	}
+	w.running = false
+	w.changed.Broadcast()
+}
+
+// drain drops the pages of every waiting file, without waiting for
+// writeback (call it after a syncfs, when their data is on disk, or when
+// their pages no longer matter), closes them, and returns once the
+// goroutine has stopped.
+func (w *writeBehind) drain() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.init()
+	for len(w.fds) > 0 || w.running {
+		if len(w.fds) > 1 {
+			// The goroutine works on fds[0]; the others are drain's.
+			fds := w.fds[1:]
+			w.fds, w.sizes = w.fds[:1], w.sizes[:1]
+			w.bytes = w.sizes[0]
+			w.mu.Unlock()
+			for _, fd := range fds {
+				dropWritten(fd, false)
+			}
+			w.mu.Lock()
+			continue
+		}
+		w.changed.Wait()
 	}
 }
 

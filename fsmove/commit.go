@@ -168,7 +168,7 @@ func (p *Placer) Commit(ctx context.Context, progress func(done, total int)) (re
 		return res, err
 	}
 	crashPoint("synced staging")
-	p.behind.drain(false) // on disk now: their pages go without a wait
+	p.behind.drain() // on disk now: their pages go without a wait
 
 	// 2. merge the trees into place.
 	v2fd, err := openFile(unix.AT_FDCWD, p.v2, unix.O_RDONLY|unix.O_DIRECTORY, 0)

@@ -271,7 +271,7 @@ func (p *Placer) Close() error {
 	trees := p.trees
 	p.trees = nil
 	p.mu.Unlock()
-	defer p.behind.drain(false)
+	defer p.behind.drain()
 	p.v2fdMu.Lock()
 	if p.v2fd >= 0 {
 		unix.Close(p.v2fd)

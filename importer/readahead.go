@@ -119,10 +119,11 @@ func (a *aheadReader) Close() error {
 // fills the cache with pages never read again, pushing out what the host
 // uses (Harbor's database, its hot blobs); and on the bench's machine,
 // reading an archive whose pages stayed cached cost a 5,000-tag import
-// ~2 s of CPU, with them dropped ~0.2 s (README, "Page cache"; why the
-// kernel's copy was that much dearer is not known). Pages still dirty (an
-// archive just written) stay; a source that is no file, or a failing call,
-// only means nothing is dropped.
+// ~2 s of CPU, with them dropped ~0.2 s (README, "Page cache"): there,
+// a page of memory not used for a while costs a fault in the host when it
+// is next used, and pages dropped behind the reader are used again at once.
+// Pages still dirty (an archive just written) stay; a source that is no
+// file, or a failing call, only means nothing is dropped.
 type dropCache struct {
 	conn     interface{ Control(func(fd uintptr)) error }
 	from, at int64 // dropped up to from; read up to at
