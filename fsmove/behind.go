@@ -34,10 +34,15 @@ const (
 type writeBehind struct {
 	mu      sync.Mutex
 	changed sync.Cond // on mu: a file went, or the goroutine stopped
-	fds     []int     // oldest first
-	sizes   []int64   // of fds
-	bytes   int64
-	running bool // the dropping goroutine
+	files   []written // oldest first
+	bytes   int64     // of files
+	running bool      // the dropping goroutine
+}
+
+// written is a file waiting in writeBehind: its own descriptor and size.
+type written struct {
+	fd   int
+	size int64
 }
 
 // init makes the zero writeBehind ready. Caller holds w.mu.
@@ -53,11 +58,10 @@ func (w *writeBehind) add(fd int, size int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.init()
-	for len(w.fds) > 0 && (len(w.fds) >= behindFiles || w.bytes+size > behindBytes) {
+	for len(w.files) > 0 && (len(w.files) >= behindFiles || w.bytes+size > behindBytes) {
 		w.changed.Wait()
 	}
-	w.fds = append(w.fds, fd)
-	w.sizes = append(w.sizes, size)
+	w.files = append(w.files, written{fd, size})
 	w.bytes += size
 	if !w.running {
 		w.running = true
@@ -69,13 +73,13 @@ func (w *writeBehind) add(fd int, size int64) {
 func (w *writeBehind) run() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for len(w.fds) > 0 {
-		fd := w.fds[0]
+	for len(w.files) > 0 {
+		f := w.files[0] // drain leaves files[0] to this goroutine
 		w.mu.Unlock()
-		dropWritten(fd, true)
+		dropWritten(f.fd, true)
 		w.mu.Lock()
-		w.bytes -= w.sizes[0] // drain leaves fds[0] to this goroutine
-		w.fds, w.sizes = w.fds[1:], w.sizes[1:]
+		w.bytes -= f.size
+		w.files = w.files[1:]
 		w.changed.Broadcast()
 	}
 	w.running = false
@@ -90,15 +94,15 @@ func (w *writeBehind) drain() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.init()
-	for len(w.fds) > 0 || w.running {
-		if len(w.fds) > 1 {
-			// The goroutine works on fds[0]; the others are drain's.
-			fds := w.fds[1:]
-			w.fds, w.sizes = w.fds[:1], w.sizes[:1]
-			w.bytes = w.sizes[0]
+	for len(w.files) > 0 || w.running {
+		if len(w.files) > 1 {
+			// The goroutine works on files[0]; the others are drain's.
+			rest := w.files[1:]
+			w.files = w.files[:1]
+			w.bytes = w.files[0].size
 			w.mu.Unlock()
-			for _, fd := range fds {
-				dropWritten(fd, false)
+			for _, f := range rest {
+				dropWritten(f.fd, false)
 			}
 			w.mu.Lock()
 			continue

@@ -33,15 +33,15 @@ func TestWriteBehindLimits(t *testing.T) {
 		}
 		w.add(fd, size)
 		w.mu.Lock()
-		n, b := len(w.fds), w.bytes
+		n, b := len(w.files), w.bytes
 		w.mu.Unlock()
 		if n > behindFiles || b > behindBytes {
 			t.Fatalf("after %d files, %d files of %d bytes wait; limits %d, %d", i+1, n, b, behindFiles, behindBytes)
 		}
 	}
 	w.drain()
-	if len(w.fds) != 0 || w.bytes != 0 || w.running {
-		t.Fatalf("after drain: %d files, %d bytes waiting, running %v", len(w.fds), w.bytes, w.running)
+	if len(w.files) != 0 || w.bytes != 0 || w.running {
+		t.Fatalf("after drain: %d files, %d bytes waiting, running %v", len(w.files), w.bytes, w.running)
 	}
 	for _, fd := range fds {
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil {

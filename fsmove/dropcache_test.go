@@ -62,17 +62,16 @@ func TestStageFileDropsSourcePages(t *testing.T) {
 }
 
 // TestWrittenBlobsLeavePageCache: the pages of blobs the Placer writes
-// (streamed, here) leave the page cache once on disk: while the import
-// goes on, the rest at Commit. Blobs under 64 KiB
-// (manifests, configs, read again by the import's check) are not dropped
-// before Commit.
+// (streamed, here) leave the page cache once on disk, before Commit, and
+// none is left cached after it. Blobs under 64 KiB (manifests, configs,
+// read again by the import's check) are not dropped before Commit.
 func TestWrittenBlobsLeavePageCache(t *testing.T) {
 	dir := t.TempDir()
 	if why := pagecache.Droppable(dir); why != "" {
 		t.Skip(why)
 	}
 	p := newPlacerAt(t, dir, fsmove.Auto)
-	const n, size = 80, 256 << 10 // more files than wait to be dropped
+	const n, size = 80, 256 << 10 // 20 MiB: under writeBehind's limits, dropped all the same
 	var ds []digest.Digest
 	for i := range n {
 		data, d := blob(100+i, size)

@@ -150,7 +150,8 @@ func (p *Placer) StageFile(ctx context.Context, d digest.Digest, size int64, src
 }
 
 // dropPages asks the kernel to drop the cached pages of fd, a source blob
-// read through once (hashed, or copied): an import reads each blob once,
+// read through once (hashed, or copied), or a blob written once
+// (writeBehind): an import reads or writes each blob once,
 // and keeping gigabytes of them cached would push out what the host keeps
 // hot (Harbor's database, its often-pulled blobs). The archive's pages are
 // dropped the same way (importer's dropCache). Pages still dirty stay; a
