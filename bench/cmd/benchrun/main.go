@@ -67,7 +67,8 @@ type runner struct {
 	work       string // scratch directory on the corpus's filesystem
 	trash      string // where cleanWork moves finished steps' scratch (same filesystem)
 	trashed    int
-	out        string // results directory
+	removedAt  time.Time // the bench's last removal of files (removalWindow)
+	out        string    // results directory
 	coldDenied bool
 	results    Results
 	seq        int
@@ -134,10 +135,15 @@ func run(ctx context.Context) error {
 	r.out = filepath.Join(cfg.benchDir, "results", fmt.Sprintf("%d-%s", c.Info.Tags, stamp))
 	r.work = filepath.Join(cfg.benchDir, "work")
 	r.trash = filepath.Join(cfg.benchDir, "trash")
+	r.loadRemoval()
 	for _, d := range []string{r.work, r.trash} { // a killed run's leftovers
+		if _, err := os.Stat(d); err != nil {
+			continue
+		}
 		if err := os.RemoveAll(d); err != nil {
 			return err
 		}
+		r.removed()
 	}
 	defer r.emptyTrash()
 	for _, d := range []string{r.out, r.work, r.trash} {

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -202,11 +201,11 @@ func (r *runner) floorCmd(ctx context.Context, step, _ string, name string, args
 
 // cleanWork empties the work directory (not timed). Removing hundreds of
 // thousands of files right before a timed step slows that step down (ext4
-// skips recently freed inodes for a while: tar -xf took 5.6 to 18 s here),
-// so while the disk has room for three more copies of the corpus the
-// entries are only moved to the trash, which emptyTrash removes after the
-// last step. Without that room they are removed, and cleanWork then waits
-// until ext4 no longer counts those inodes as recently freed.
+// without a journal passes over recently freed inodes: removalWindow), so
+// while the disk has room for three more copies of the corpus the entries
+// are only moved to the trash, which emptyTrash removes after the last
+// step. Without that room they are removed, and the next timed step waits
+// out the window first (awaitRemovals).
 func (r *runner) cleanWork() {
 	entries, _ := os.ReadDir(r.work)
 	var fs unix.Statfs_t
@@ -226,24 +225,53 @@ func (r *runner) cleanWork() {
 		}
 	}
 	if removed {
-		wait := freedInodeWindow()
-		r.log.Info("removed the last step's files; waiting until ext4 reuses their inodes freely", "wait", wait)
-		time.Sleep(wait)
+		r.removed()
 	}
 }
 
-// freedInodeWindow is how long ext4 (without a journal, as on this
-// machine's disk) skips a freed inode when it allocates one: the dirty
-// writeback expiry plus 5 s (fs/ext4/ialloc.c, recently_deleted), and a
-// second of margin.
-func freedInodeWindow() time.Duration {
-	cs := 3000 // the kernel's default dirty_expire_centisecs
-	if b, err := os.ReadFile("/proc/sys/vm/dirty_expire_centisecs"); err == nil {
-		if v, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && v > 0 {
-			cs = v
-		}
+// removalWindow is how long after files are removed ext4 without a journal
+// (this machine's root file system) still passes over their inodes when it
+// allocates new ones, each pass a look-up of the inode's table block
+// (fs/ext4/ialloc.c, recently_deleted: 60 s after the inode's deletion
+// time, RECENTCY_MIN, and 300 s more while that block is dirty,
+// RECENTCY_DIRTY, which a step making files in the same block group makes
+// it), plus a margin. Measured: a 50,000-tag directory import's stage phase
+// took 39-42 s within that window after the last step's files were removed,
+// 24.6 s past it. A 36 s wait (the 5 s window of kernels before 5.8 plus
+// the writeback expiry) left the bench's 50,000-tag imports inside it.
+const removalWindow = 366 * time.Second
+
+// removalStamp is the file that keeps the time of the bench's last removal
+// across runs (run.sh starts the next size right after emptyTrash).
+func (r *runner) removalStamp() string { return filepath.Join(r.cfg.benchDir, "last-removal") }
+
+// removed records that files were removed just now.
+func (r *runner) removed() {
+	r.removedAt = time.Now()
+	_ = os.WriteFile(r.removalStamp(), []byte(r.removedAt.UTC().Format(time.RFC3339Nano)), 0o644)
+}
+
+// loadRemoval reads the time of the last removal an earlier run recorded.
+func (r *runner) loadRemoval() {
+	b, err := os.ReadFile(r.removalStamp())
+	if err != nil {
+		return
 	}
-	return time.Duration(cs)*10*time.Millisecond + 6*time.Second
+	if t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(b))); err == nil {
+		r.removedAt = t
+	}
+}
+
+// awaitRemovals waits until removalWindow has passed since the last
+// removal, before a timed step.
+func (r *runner) awaitRemovals(step string) {
+	if r.removedAt.IsZero() {
+		return
+	}
+	if wait := time.Until(r.removedAt.Add(removalWindow)); wait > 0 {
+		r.log.Info("waiting until ext4 reuses the inodes removed before this step freely", "step", step, "wait", wait.Round(time.Second))
+		time.Sleep(wait)
+	}
 }
 
 // emptyTrash removes what cleanWork moved aside.
@@ -251,6 +279,7 @@ func (r *runner) emptyTrash() {
 	if err := os.RemoveAll(r.trash); err != nil {
 		r.log.Warn("emptying the bench trash", "dir", r.trash, "err", err)
 	}
+	r.removed()
 }
 
 // importStep runs bin/harbor-import from src into a fresh Harbor data
