@@ -137,13 +137,13 @@ func run(ctx context.Context) error {
 	r.trash = filepath.Join(cfg.benchDir, "trash")
 	r.loadRemoval()
 	for _, d := range []string{r.work, r.trash} { // a killed run's leftovers
-		if _, err := os.Stat(d); err != nil {
-			continue
-		}
+		entries, _ := os.ReadDir(d)
 		if err := os.RemoveAll(d); err != nil {
 			return err
 		}
-		r.removed()
+		if len(entries) > 0 {
+			r.removed() // the next timed step waits (awaitRemovals)
+		}
 	}
 	defer r.emptyTrash()
 	for _, d := range []string{r.out, r.work, r.trash} {

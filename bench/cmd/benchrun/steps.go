@@ -276,10 +276,13 @@ func (r *runner) awaitRemovals(step string) {
 
 // emptyTrash removes what cleanWork moved aside.
 func (r *runner) emptyTrash() {
+	entries, _ := os.ReadDir(r.trash)
 	if err := os.RemoveAll(r.trash); err != nil {
 		r.log.Warn("emptying the bench trash", "dir", r.trash, "err", err)
 	}
-	r.removed()
+	if len(entries) > 0 {
+		r.removed()
+	}
 }
 
 // importStep runs bin/harbor-import from src into a fresh Harbor data
