@@ -95,7 +95,7 @@ type runOpts struct {
 // o.cold, and returns the measure (also when the command fails).
 func (r *runner) timed(ctx context.Context, step, kind string, o runOpts, name string, args ...string) *Measure {
 	m := &Measure{Step: step, Kind: kind, Cmd: append([]string{name}, args...)}
-	r.awaitRemovals(step)
+	r.awaitRemovals(ctx, step)
 	if o.cold {
 		m.Cold = dropCaches()
 		if !m.Cold {
@@ -178,9 +178,9 @@ func parseTimeV(path string, m *Measure) error {
 
 // inProcess times f in this process (for steps that are not a command of
 // their own, such as the COPY floor), with a cold page cache when cold.
-func (r *runner) inProcess(step, kind string, cold bool, f func() error) *Measure {
+func (r *runner) inProcess(ctx context.Context, step, kind string, cold bool, f func() error) *Measure {
 	m := &Measure{Step: step, Kind: kind}
-	r.awaitRemovals(step)
+	r.awaitRemovals(ctx, step)
 	if cold {
 		m.Cold = dropCaches()
 	}

@@ -237,8 +237,8 @@ func (r *runner) cleanWork() {
 // RECENTCY_DIRTY, which a step making files in the same block group makes
 // it), plus a margin. Measured: a 50,000-tag directory import's stage phase
 // took 39-42 s within that window after the last step's files were removed,
-// 24.6 s past it. A 36 s wait (the 5 s window of kernels before 5.8 plus
-// the writeback expiry) left the bench's 50,000-tag imports inside it.
+// 24.6 s past it. A 36 s wait (the 5 s window older kernels had, plus the
+// writeback expiry) left the bench's 50,000-tag imports inside it.
 const removalWindow = 366 * time.Second
 
 // removalStamp is the file that keeps the time of the bench's last removal
@@ -263,14 +263,19 @@ func (r *runner) loadRemoval() {
 }
 
 // awaitRemovals waits until removalWindow has passed since the last
-// removal, before a timed step.
-func (r *runner) awaitRemovals(step string) {
+// removal (or ctx is done), before a timed step.
+func (r *runner) awaitRemovals(ctx context.Context, step string) {
 	if r.removedAt.IsZero() {
 		return
 	}
 	if wait := time.Until(r.removedAt.Add(removalWindow)); wait > 0 {
 		r.log.Info("waiting until ext4 reuses the inodes removed before this step freely", "step", step, "wait", wait.Round(time.Second))
-		time.Sleep(wait)
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
 	}
 }
 
@@ -530,7 +535,7 @@ func (r *runner) copyFloor(ctx context.Context) *Measure {
 	}
 	defer func() { _ = r.db.Drop(context.WithoutCancel(ctx), name) }()
 	var d time.Duration
-	m := r.inProcess(stCopy, "floor", true, func() error {
+	m := r.inProcess(ctx, stCopy, "floor", true, func() error {
 		var err error
 		d, err = benchdb.CopyFloor(ctx, dsn, int(rows))
 		return err
