@@ -137,12 +137,8 @@ func run(ctx context.Context) error {
 	r.trash = filepath.Join(cfg.benchDir, "trash")
 	r.loadRemoval()
 	for _, d := range []string{r.work, r.trash} { // a killed run's leftovers
-		entries, _ := os.ReadDir(d)
-		if err := os.RemoveAll(d); err != nil {
+		if err := r.removeTree(d); err != nil {
 			return err
-		}
-		if len(entries) > 0 {
-			r.removed() // the next timed step waits (awaitRemovals)
 		}
 	}
 	defer r.emptyTrash()

@@ -279,14 +279,21 @@ func (r *runner) awaitRemovals(ctx context.Context, step string) {
 	}
 }
 
-// emptyTrash removes what cleanWork moved aside.
-func (r *runner) emptyTrash() {
-	entries, _ := os.ReadDir(r.trash)
-	if err := os.RemoveAll(r.trash); err != nil {
-		r.log.Warn("emptying the bench trash", "dir", r.trash, "err", err)
-	}
+// removeTree removes the directory dir and, when it held anything, records
+// the removal (awaitRemovals).
+func (r *runner) removeTree(dir string) error {
+	entries, _ := os.ReadDir(dir)
+	err := os.RemoveAll(dir)
 	if len(entries) > 0 {
 		r.removed()
+	}
+	return err
+}
+
+// emptyTrash removes what cleanWork moved aside.
+func (r *runner) emptyTrash() {
+	if err := r.removeTree(r.trash); err != nil {
+		r.log.Warn("emptying the bench trash", "dir", r.trash, "err", err)
 	}
 }
 
